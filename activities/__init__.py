@@ -1,0 +1,1 @@
+"""Temporal activities: the engine's steps and the database projection."""

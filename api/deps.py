@@ -1,0 +1,95 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from api.errors import auth_required, insufficient_scope
+from forgeflow.settings import Settings
+from store.artifacts import LocalArtifactStore
+from store.db import Database
+from store.keys import Identity, authenticate
+
+# Declared for the OpenAPI document; the lookup itself is in ``read_api_key``.
+_header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKeyHeader")
+_bearer_scheme = HTTPBearer(auto_error=False, scheme_name="Bearer")
+_query_scheme = APIKeyQuery(name="api_key", auto_error=False, scheme_name="ApiKeyQuery")
+
+AUTH_SCHEMES = ("bearer", "api-key", "apikey", "token")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    with db.session() as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    return request.app.state.temporal  # type: ignore[no-any-return]
+
+
+def get_artifacts(request: Request) -> LocalArtifactStore:
+    return request.app.state.artifacts  # type: ignore[no-any-return]
+
+
+def read_api_key(request: Request) -> str | None:
+    """X-API-Key, then Authorization (Bearer, Api-Key, apikey, token), then ?api_key=."""
+    header = request.headers.get("x-api-key")
+    if header is not None:
+        return header.strip() or None
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() in AUTH_SCHEMES and value.strip():
+            return value.strip()
+        return None
+    return request.query_params.get("api_key") or None
+
+
+def get_identity(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    _h: Annotated[str | None, Depends(_header_scheme)],
+    _b: Annotated[object, Depends(_bearer_scheme)],
+    _q: Annotated[str | None, Depends(_query_scheme)],
+) -> Identity:
+    key = read_api_key(request)
+    if not key or len(key) > 200:
+        raise auth_required()
+    with db.session() as session:
+        identity = authenticate(session, plaintext=key)
+    if identity is None:
+        raise auth_required()
+    request.state.identity = identity
+    return identity
+
+
+def require_scope(scope: str) -> Callable[[Identity], Identity]:
+    def check(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+        if not identity.has_scope(scope):
+            raise insufficient_scope(scope)
+        return identity
+
+    return check
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
+ReaderDep = Annotated[Identity, Depends(require_scope("projects:read"))]
+CreatorDep = Annotated[Identity, Depends(require_scope("projects:create"))]

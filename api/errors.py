@@ -1,0 +1,207 @@
+"""The error contract of the Djass Projects API, for every non-2xx response:
+``{"error": {"code", "category", "message", "retryable", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("forgeflow.api")
+
+Category = Literal["validation", "auth", "quota", "retryable", "internal"]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    category: Category
+    message: str
+    retryable: bool = False
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        category: Category,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        retryable: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = ErrorDetail(
+            code=code,
+            category=category,
+            message=message,
+            retryable=retryable,
+            details=details or {},
+        )
+        self.headers = headers
+
+
+def auth_required() -> ApiError:
+    return ApiError(401, "auth_required", "auth", "Authentication required.")
+
+
+def insufficient_scope(scope: str) -> ApiError:
+    return ApiError(
+        403,
+        "insufficient_scope",
+        "auth",
+        f"API key is missing required scope: {scope}",
+        details={"required_scope": scope},
+    )
+
+
+def project_not_found(project_id: int | str) -> ApiError:
+    return ApiError(
+        404,
+        "project_not_found",
+        "validation",
+        "Project not found.",
+        details={"project_id": project_id},
+    )
+
+
+def invalid_slug() -> ApiError:
+    return ApiError(
+        400,
+        "invalid_project_slug",
+        "validation",
+        "project_slug must contain letters or numbers.",
+        details={"field": "project_slug"},
+    )
+
+
+def quota_exceeded(quota: int) -> ApiError:
+    return ApiError(
+        429,
+        "quota_exceeded",
+        "quota",
+        "Project quota exceeded for this API identity.",
+        details={"quota": quota, "retry_guidance": "Delete old projects or request limit bump."},
+    )
+
+
+def queueing_failed() -> ApiError:
+    return ApiError(
+        503,
+        "retryable_error",
+        "retryable",
+        "Temporary failure while queueing project generation.",
+        retryable=True,
+        details={"retry_guidance": "Retry with exponential backoff."},
+        headers={"Retry-After": "2"},
+    )
+
+
+def invalid_state(message: str, current_status: str) -> ApiError:
+    return ApiError(409, "invalid_state", "validation", message, details={"current_status": current_status})
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(
+        status_code=error.status_code,
+        content=ErrorResponse(error=error.body).model_dump(mode="json"),
+        headers=error.headers,
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path", "header")
+        else [str(p) for p in loc]
+    )
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request.", "type": "value_error"}
+    in_body = bool(first.get("loc")) and first["loc"][0] == "body"
+    field = _field_name(tuple(first.get("loc", ())))
+    problems = [
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors[:20]
+    ]
+    if first.get("type") == "json_invalid":
+        message = "Request body is not valid JSON."
+    else:
+        message = f"Invalid value for {field}: {first.get('msg', 'invalid')}."
+    if in_body:
+        error = ApiError(
+            400,
+            "invalid_payload",
+            "validation",
+            message,
+            details={"field": field, "errors": problems},
+        )
+    else:
+        error = ApiError(
+            422,
+            "invalid_parameters",
+            "validation",
+            message,
+            details={"field": field, "errors": problems},
+        )
+    return error_response(error)
+
+
+_HTTP_CODES = {
+    404: ("not_found", "No such endpoint."),
+    405: ("method_not_allowed", "Method not allowed for this endpoint."),
+    413: ("payload_too_large", "Request body is too large."),
+    415: ("unsupported_media_type", "Request body must be JSON."),
+}
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
+    category: Category = "internal" if exc.status_code >= 500 else "validation"
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(ApiError(exc.status_code, code, category, message, headers=headers))
+
+
+async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(ApiError(500, "internal_error", "internal", "Internal server error."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Invalid payload or slug",
+        401: "Missing or invalid API key",
+        403: "Insufficient scope",
+        404: "Project not found",
+        422: "Invalid query parameters",
+        429: "Project quota exceeded",
+        500: "Internal error",
+        503: "Temporary queueing failure (retryable)",
+    }.items()
+}

@@ -1,0 +1,41 @@
+"""The forgeflow API: one FastAPI app, one Temporal client and one database engine per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import health, projects
+from forgeflow import __version__
+from forgeflow.settings import Settings, get_settings
+from forgeflow.temporal import connect
+from store.artifacts import LocalArtifactStore
+from store.db import Database
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.db = Database(settings.resolved_database_url)
+        app.state.artifacts = LocalArtifactStore(settings.artifact_dir)
+        # Lazy: the API serves reads while Temporal is down; creates answer 503 until it is back.
+        app.state.temporal = await connect(settings, lazy=True)
+        yield
+        app.state.db.dispose()
+
+    app = FastAPI(
+        title="forgeflow",
+        version=__version__,
+        description="Durable project generation on Temporal; the Djass Projects API v1 and more.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(projects.router, prefix="/api/v1")
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,115 @@
+"""The Djass Projects API v1: create, list, read, status; plus the artifact download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from api.deps import (
+    ArtifactsDep,
+    CreatorDep,
+    DatabaseDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
+from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
+from api.schemas import (
+    ProjectCreate,
+    ProjectEnvelope,
+    ProjectFilters,
+    ProjectList,
+    ProjectPublic,
+    ProjectStatusName,
+    ProjectStatusPublic,
+)
+from api.services import start_project
+from store.models import Project
+from store.projects import get_project, list_projects
+
+router = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
+
+ProjectId = Annotated[int, "project id"]
+
+
+def _owned(session: SessionDep, identity: ReaderDep, project_id: int) -> Project:
+    project = get_project(session, owner_id=identity.owner_id, project_id=project_id)
+    if project is None:
+        raise project_not_found(project_id)
+    return project
+
+
+@router.post("", status_code=201, response_model=ProjectEnvelope, summary="Create project")
+async def create_project(
+    body: ProjectCreate,
+    identity: CreatorDep,
+    db: DatabaseDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> ProjectEnvelope:
+    project = await start_project(db=db, temporal=temporal, settings=settings, identity=identity, body=body)
+    return ProjectEnvelope(project=ProjectPublic.of(project))
+
+
+@router.get("", response_model=ProjectList, summary="List projects")
+def read_projects(
+    session: SessionDep,
+    identity: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: ProjectStatusName | None = None,
+) -> ProjectList:
+    rows, total = list_projects(
+        session, owner_id=identity.owner_id, status=status, limit=limit, offset=offset
+    )
+    return ProjectList(
+        projects=[ProjectPublic.of(p) for p in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_next=offset + len(rows) < total,
+        filters=ProjectFilters(status=status),
+    )
+
+
+@router.get("/{project_id}", response_model=ProjectPublic, summary="Get project")
+def read_project(project_id: int, session: SessionDep, identity: ReaderDep) -> ProjectPublic:
+    return ProjectPublic.of(_owned(session, identity, project_id))
+
+
+@router.get("/{project_id}/status", response_model=ProjectStatusPublic, summary="Get project status")
+def read_project_status(project_id: int, session: SessionDep, identity: ReaderDep) -> ProjectStatusPublic:
+    return ProjectStatusPublic.of(_owned(session, identity, project_id))
+
+
+@router.get(
+    "/{project_id}/artifact",
+    response_class=FileResponse,
+    summary="Download the project's ZIP",
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The generated project as a ZIP"},
+        409: ERROR_RESPONSES[400] | {"description": "The artifact is not ready yet"},
+    },
+)
+def read_project_artifact(
+    project_id: int,
+    request: Request,
+    session: SessionDep,
+    identity: ReaderDep,
+    artifacts: ArtifactsDep,
+) -> FileResponse:
+    project = _owned(session, identity, project_id)
+    if not project.artifact_ready or not project.artifact_key:
+        raise invalid_state("The project's artifact is not ready yet.", project.status)
+    return FileResponse(
+        artifacts.path_for(project.artifact_key),
+        media_type="application/zip",
+        filename=f"{project.slug}.zip",
+        headers={
+            "ETag": f'"{project.artifact_sha256}"',
+            "X-Content-SHA256": project.artifact_sha256 or "",
+        },
+    )

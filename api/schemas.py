@@ -1,0 +1,113 @@
+"""Request and response bodies of the Djass Projects API v1, field for field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from store.models import Project
+
+
+def _iso_utc(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
+OptionalTimestamp = Annotated[datetime | None, PlainSerializer(_iso_utc, return_type=str | None)]
+Flag = Literal["y", "n"]
+ProjectStatusName = Literal[
+    "queued", "generating", "awaiting_answers", "awaiting_approval", "ready", "failed", "cancelled"
+]
+
+FLAG_FIELDS = (
+    "use_posthog",
+    "use_buttondown",
+    "use_s3",
+    "use_stripe",
+    "use_sentry",
+    "generate_blog",
+    "generate_docs",
+    "use_mjml",
+    "use_ai",
+    "use_logfire",
+    "use_healthchecks",
+    "use_ci",
+)
+
+
+class ProjectCreate(BaseModel):
+    """Only ``project_name`` is required; absent fields take the template's defaults."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    project_name: str = Field(min_length=1, max_length=200)
+    project_slug: str | None = Field(default=None, max_length=200)
+    project_description: str | None = Field(default=None, max_length=5000)
+    repo_url: str | None = Field(default=None, max_length=500)
+    author_name: str | None = Field(default=None, max_length=200)
+    author_email: str | None = Field(default=None, max_length=254)
+    author_url: str | None = Field(default=None, max_length=500)
+    project_main_color: str | None = Field(default=None, max_length=50)
+    use_posthog: Flag | None = None
+    use_buttondown: Flag | None = None
+    use_s3: Flag | None = None
+    use_stripe: Flag | None = None
+    use_sentry: Flag | None = None
+    generate_blog: Flag | None = None
+    generate_docs: Flag | None = None
+    use_mjml: Flag | None = None
+    use_ai: Flag | None = None
+    use_logfire: Flag | None = None
+    use_healthchecks: Flag | None = None
+    use_ci: Flag | None = None
+
+
+class ProjectPublic(BaseModel):
+    id: int
+    name: str
+    slug: str
+    status: ProjectStatusName
+    error_message: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: OptionalTimestamp
+    finished_at: OptionalTimestamp
+    artifact_ready: bool
+    input_payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectPublic:
+        return cls.model_validate(project, from_attributes=True)
+
+
+class ProjectEnvelope(BaseModel):
+    project: ProjectPublic
+
+
+class ProjectStatusPublic(BaseModel):
+    id: int
+    status: ProjectStatusName
+    error_message: str
+    artifact_ready: bool
+    started_at: OptionalTimestamp
+    finished_at: OptionalTimestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectStatusPublic:
+        return cls.model_validate(project, from_attributes=True)
+
+
+class ProjectFilters(BaseModel):
+    status: ProjectStatusName | None = None
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectPublic]
+    total: int
+    limit: int
+    offset: int
+    has_next: bool
+    filters: ProjectFilters

@@ -1,0 +1,132 @@
+"""What the routes do, kept out of the routes: normalising a create request, counting
+quota, starting the workflow, and undoing the row if Temporal cannot be reached."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from api.errors import invalid_slug, queueing_failed, quota_exceeded
+from api.schemas import ProjectCreate
+from engine.slugs import normalise_project_slug
+from forgeflow.settings import Settings
+from store.db import Database
+from store.keys import Identity
+from store.models import Project
+from store.projects import QuotaExceeded, create_project, discard_project
+from workflows import workflow_id_for
+from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.types import (
+    SA_OWNER,
+    SA_PHASE,
+    SA_PROJECT_ID,
+    SA_STATUS,
+    SA_TEMPLATE,
+    ProjectGenerationInput,
+)
+
+log = logging.getLogger("forgeflow.api")
+
+DEFAULT_TEMPLATE = "djass-saas"
+START_TIMEOUT = timedelta(seconds=10)
+
+
+def normalise_request(body: ProjectCreate, identity: Identity) -> dict[str, Any]:
+    """The request as the template will see it: slug normalised (or derived from the
+    name), an empty author_email filled from the owner's, absent fields left out so the
+    template's defaults apply."""
+    payload = body.model_dump(exclude_none=True)
+    raw_slug = payload.get("project_slug") or payload["project_name"]
+    slug = normalise_project_slug(raw_slug)
+    if not slug:
+        raise invalid_slug()
+    payload["project_slug"] = slug
+    if not payload.get("author_email"):
+        payload["author_email"] = identity.owner_email
+    return payload
+
+
+async def start_project(
+    *, db: Database, temporal: Client, settings: Settings, identity: Identity, body: ProjectCreate
+) -> Project:
+    payload = normalise_request(body, identity)
+    template = DEFAULT_TEMPLATE
+
+    def insert() -> Project:
+        with db.session(write_lock=True) as session:
+            return create_project(
+                session,
+                owner_id=identity.owner_id,
+                quota=identity.project_quota,
+                name=payload["project_name"],
+                slug=payload["project_slug"],
+                description=payload.get("project_description", ""),
+                template=template,
+                input_payload=payload,
+            )
+
+    try:
+        project = await run_in_threadpool(insert)
+    except QuotaExceeded as exc:
+        raise quota_exceeded(exc.quota) from exc
+
+    workflow_input = ProjectGenerationInput(
+        project_id=project.id,
+        owner=identity.owner_name,
+        name=project.name,
+        slug=project.slug,
+        template=template,
+        answers=payload,
+        max_parallel_tasks=settings.max_parallel_tasks,
+        approval_timeout_seconds=settings.approval_timeout.total_seconds(),
+    )
+    try:
+        await temporal.start_workflow(
+            ProjectGenerationWorkflow.run,
+            workflow_input,
+            id=workflow_id_for(project.id),
+            task_queue=settings.task_queue,
+            # A retried create of the same row attaches to the running workflow.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_PROJECT_ID, project.id),
+                    SearchAttributePair(SA_OWNER, identity.owner_name),
+                    SearchAttributePair(SA_STATUS, "queued"),
+                    SearchAttributePair(SA_PHASE, "queued"),
+                    SearchAttributePair(SA_TEMPLATE, template),
+                ]
+            ),
+            static_summary=f"{project.name} ({project.slug}) for {identity.owner_name}",
+            static_details=_static_details(project, identity, template),
+            rpc_timeout=START_TIMEOUT,
+        )
+    except (RPCError, RuntimeError, OSError) as exc:
+        log.warning("could not start the workflow of project %s: %s", project.id, exc)
+        await run_in_threadpool(_discard, db, project.id)
+        raise queueing_failed() from exc
+    return project
+
+
+def _discard(db: Database, project_id: int) -> None:
+    with db.session() as session:
+        discard_project(session, project_id=project_id)
+
+
+def _static_details(project: Project, identity: Identity, template: str) -> str:
+    wid = workflow_id_for(project.id)
+    return "\n".join(
+        [
+            f"**Project** {project.name} (`{project.slug}`), id {project.id}",
+            f"**Owner** {identity.owner_name} · **Template** `{template}`",
+            "",
+            f"Approve: `temporal workflow update execute --workflow-id {wid} --name approve --input '{{}}'`",
+            f"Cancel: `temporal workflow cancel --workflow-id {wid}`",
+        ]
+    )

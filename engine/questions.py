@@ -1,0 +1,54 @@
+"""Clarify: a typed question for every public variable the request left unanswered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.context import YES_NO, build_context, evaluate
+from engine.templates import Template
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    type: str  # boolean | single_choice | text
+    options: list[str] | None
+    default: Any
+    help: str
+
+
+def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Question]:
+    context = build_context(template, answers)
+    rendered = context["cookiecutter"]
+    found: list[Question] = []
+    for name in template.public_variables:
+        if name in answers:
+            continue
+        spec = template.manifest.questions.get(name)
+        if spec is not None and not evaluate(spec.when, context):
+            continue
+        raw_default = template.variables[name]
+        options: list[str] | None = None
+        if isinstance(raw_default, list):
+            kind, options = "single_choice", [str(o) for o in raw_default]
+        elif isinstance(raw_default, bool) or rendered.get(name) in YES_NO:
+            kind, options = "boolean", None
+        else:
+            kind = "text"
+        if spec is not None:
+            kind = spec.type
+            options = spec.options if spec.options is not None else options
+        found.append(
+            Question(
+                id=name,
+                question=(spec.prompt if spec and spec.prompt else name.replace("_", " ").capitalize()),
+                type=kind,
+                options=options,
+                default=rendered.get(name),
+                help=spec.help if spec else "",
+            )
+        )
+    return found

@@ -1,0 +1,115 @@
+"""One settings object for every forgeflow process (API, worker, CLI, dev stack).
+
+Precedence: explicit arguments > ``FORGEFLOW_*`` environment variables > the
+``forgeflow:`` section of ``temporal-dev.yaml`` > the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+REPO_DEV_CONFIG = Path(__file__).resolve().parent.parent / "temporal-dev.yaml"
+
+
+def dev_config_path() -> Path | None:
+    """The dev-stack YAML in force: ``$FORGEFLOW_CONFIG_FILE``, ``./temporal-dev.yaml``
+    or the one shipped beside the package (editable installs)."""
+    explicit = os.environ.get("FORGEFLOW_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    for candidate in (Path.cwd() / "temporal-dev.yaml", REPO_DEV_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORGEFLOW_", extra="ignore")
+
+    data_dir: Path = Path(".forgeflow")
+    database_url: str | None = None
+    temporal_address: str | None = None
+    namespace: str = "default"
+    task_queue: str = "forgeflow"
+    project_quota: int = Field(default=200, ge=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_parallel_tasks: int = Field(default=4, ge=1, le=64)
+    # How long a run waits at the approval gate before it fails.
+    approval_timeout: timedelta = timedelta(days=7)
+    # os.pathsep-separated directories holding extra cookiecutter-format templates.
+    template_path: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'forgeflow.db').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return (self.data_dir / "artifacts").resolve()
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        if self.temporal_address:
+            return self.temporal_address
+        server = load_dev_server_config()
+        return f"{server.ip}:{server.port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = dev_config_path()
+        if path is not None:
+            sources.append(
+                YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_config_section="forgeflow")
+            )
+        return tuple(sources)
+
+
+class DevServerConfig(BaseModel):
+    """The ``temporal:`` section: how `forgeflow dev`/`forgeflow temporal` start the server."""
+
+    ip: str = "127.0.0.1"
+    port: int = 7233
+    ui_port: int = 8233
+    db_filename: str | None = "temporal.db"
+    log_level: str = "warn"
+    search_attributes: dict[str, str] = Field(default_factory=dict)
+    dynamic_config: dict[str, Any] = Field(default_factory=dict)
+    sqlite_pragmas: dict[str, str] = Field(default_factory=dict)
+
+
+def load_dev_server_config() -> DevServerConfig:
+    path = dev_config_path()
+    if path is None:
+        return DevServerConfig()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return DevServerConfig.model_validate(raw.get("temporal") or {})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,71 @@
+"""The forgeflow worker: the project workflow and every activity on one task queue.
+Run as many as you like; Temporal spreads the work."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.generation import GenerationActivities
+from activities.projection import ProjectionActivities
+from forgeflow.settings import Settings, get_settings
+from forgeflow.temporal import connect
+from store.artifacts import LocalArtifactStore
+from store.db import Database
+from workflows.project_generation import ProjectGenerationWorkflow
+
+log = logging.getLogger("forgeflow.worker")
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    db: Database,
+    task_queue: str | None = None,
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    generation = GenerationActivities(
+        LocalArtifactStore(settings.artifact_dir),
+        template_path=settings.template_path,
+        work_dir=settings.data_dir.resolve() / "work",
+    )
+    projection = ProjectionActivities(db)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[ProjectGenerationWorkflow],
+        activities=[
+            projection.record_projection,
+            generation.clarify,
+            generation.write_spec,
+            generation.decompose,
+            generation.run_task,
+            generation.verify,
+            generation.export,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, db=db, executor=executor)
+        log.info("worker polling %s on %s", settings.task_queue, settings.resolved_temporal_address)
+        try:
+            await worker.run()
+        finally:
+            db.dispose()
+
+
+def main() -> None:
+    asyncio.run(run_worker())

@@ -1,0 +1,1 @@
+"""Persistence: the read-side projection of projects, API keys and the artifact store."""

@@ -1,0 +1,142 @@
+"""Project rows: created by the API, then changed only by the workflow's activities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from store.models import Owner, Project, utcnow
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, quota: int) -> None:
+        super().__init__(f"project quota of {quota} reached")
+        self.quota = quota
+
+
+class ProjectMissing(Exception):
+    """A projection write for a project row that does not exist."""
+
+
+def count_active_projects(session: Session, *, owner_id: int) -> int:
+    stmt = select(func.count(Project.id)).where(Project.owner_id == owner_id, Project.archived_at.is_(None))
+    return session.scalar(stmt) or 0
+
+
+def create_project(
+    session: Session,
+    *,
+    owner_id: int,
+    quota: int,
+    name: str,
+    slug: str,
+    description: str,
+    template: str,
+    input_payload: dict[str, Any],
+) -> Project:
+    """Insert a queued project, counting the owner's quota inside the same transaction.
+
+    The caller opens the session with ``write_lock=True``; the owner row is locked
+    too, so concurrent creates of one owner are counted one after the other.
+    """
+    session.execute(select(Owner.id).where(Owner.id == owner_id).with_for_update())
+    if count_active_projects(session, owner_id=owner_id) >= quota:
+        raise QuotaExceeded(quota)
+    now = utcnow()
+    project = Project(
+        owner_id=owner_id,
+        name=name,
+        slug=slug,
+        description=description,
+        template=template,
+        status="queued",
+        phase="queued",
+        error_message="",
+        input_payload=input_payload,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def discard_project(session: Session, *, project_id: int) -> None:
+    """Remove a project whose workflow could not be started, so nothing half-made stays."""
+    session.execute(delete(Project).where(Project.id == project_id))
+
+
+def get_project(session: Session, *, owner_id: int, project_id: int) -> Project | None:
+    stmt = select(Project).where(
+        Project.id == project_id, Project.owner_id == owner_id, Project.archived_at.is_(None)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def list_projects(
+    session: Session, *, owner_id: int, status: str | None, limit: int, offset: int
+) -> tuple[list[Project], int]:
+    conditions = [Project.owner_id == owner_id, Project.archived_at.is_(None)]
+    if status is not None:
+        conditions.append(Project.status == status)
+    total = session.scalar(select(func.count(Project.id)).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Project).where(*conditions).order_by(Project.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One status write from the workflow. ``seq`` orders writes of one project."""
+
+    project_id: int
+    seq: int
+    status: str
+    phase: str
+    at: datetime
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifact_key: str | None = None
+    artifact_sha256: str | None = None
+    artifact_size: int | None = None
+
+
+def apply_projection(session: Session, *, projection: Projection) -> bool:
+    """Apply a write unless a later one already landed. Returns whether it changed the row.
+
+    Idempotent: a retried activity sends the same ``seq`` and changes nothing.
+    """
+    values: dict[str, Any] = {
+        "projection_seq": projection.seq,
+        "status": projection.status,
+        "phase": projection.phase,
+        "updated_at": projection.at,
+    }
+    if projection.error_message is not None:
+        values["error_message"] = projection.error_message
+    if projection.started_at is not None:
+        values["started_at"] = projection.started_at
+    if projection.finished_at is not None:
+        values["finished_at"] = projection.finished_at
+    if projection.artifact_key is not None:
+        values.update(
+            artifact_key=projection.artifact_key,
+            artifact_sha256=projection.artifact_sha256,
+            artifact_size=projection.artifact_size,
+            artifact_ready=True,
+        )
+    result = session.execute(
+        update(Project)
+        .where(Project.id == projection.project_id, Project.projection_seq < projection.seq)
+        .values(**values)
+    )
+    changed = bool(getattr(result, "rowcount", 0))
+    if not changed and session.get(Project, projection.project_id) is None:
+        raise ProjectMissing(f"project {projection.project_id} does not exist")
+    return changed

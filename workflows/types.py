@@ -1,0 +1,207 @@
+"""Pass-through types: the one argument and the result of every workflow, activity,
+signal, update and query. Pydantic models, carried by ``pydantic_data_converter``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
+
+
+class ProjectStatus(StrEnum):
+    QUEUED = "queued"
+    GENERATING = "generating"
+    AWAITING_ANSWERS = "awaiting_answers"
+    AWAITING_APPROVAL = "awaiting_approval"
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({ProjectStatus.READY, ProjectStatus.FAILED, ProjectStatus.CANCELLED})
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"
+    CLARIFY = "clarify"
+    AWAITING_ANSWERS = "awaiting_answers"
+    SPEC = "spec"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DECOMPOSE = "decompose"
+    TASKS = "tasks"
+    VERIFY = "verify"
+    EXPORT = "export"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Activity names: the workflow refers to activities by name so that it never
+# imports the activity code (and with it SQLAlchemy) into the workflow sandbox.
+RECORD_PROJECTION = "record_projection"
+CLARIFY = "clarify"
+WRITE_SPEC = "write_spec"
+DECOMPOSE = "decompose"
+RUN_TASK = "run_task"
+VERIFY = "verify"
+EXPORT = "export"
+
+SA_PROJECT_ID = SearchAttributeKey.for_int("ForgeflowProjectId")
+SA_OWNER = SearchAttributeKey.for_keyword("ForgeflowOwner")
+SA_STATUS = SearchAttributeKey.for_keyword("ForgeflowStatus")
+SA_PHASE = SearchAttributeKey.for_keyword("ForgeflowPhase")
+SA_TEMPLATE = SearchAttributeKey.for_keyword("ForgeflowTemplate")
+SEARCH_ATTRIBUTES = (SA_PROJECT_ID, SA_OWNER, SA_STATUS, SA_PHASE, SA_TEMPLATE)
+
+
+class ProjectGenerationInput(BaseModel):
+    project_id: int
+    owner: str
+    name: str
+    slug: str
+    template: str
+    answers: dict[str, Any]
+    # Without gates every unanswered question takes its default and the spec is
+    # approved at once: the Djass v1 behaviour.
+    wait_for_answers: bool = False
+    require_approval: bool = False
+    max_parallel_tasks: int = Field(default=4, ge=1, le=64)
+    approval_timeout_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    run_number: int = 1
+
+
+class ArtifactRef(BaseModel):
+    key: str
+    sha256: str
+    size: int
+
+
+class QuestionModel(BaseModel):
+    id: str
+    question: str
+    type: str
+    options: list[str] | None = None
+    default: Any = None
+    help: str = ""
+
+
+class ProjectionInput(BaseModel):
+    project_id: int
+    seq: int
+    status: ProjectStatus
+    phase: Phase
+    at: datetime
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifact: ArtifactRef | None = None
+
+
+class TemplateRequest(BaseModel):
+    """What every engine activity needs to rebuild the same context deterministically."""
+
+    project_id: int
+    run_number: int
+    template: str
+    answers: dict[str, Any]
+    # Pinned at decompose time: a template edited mid-run fails the run instead of
+    # silently mixing two versions.
+    template_digest: str | None = None
+
+
+class ClarifyResult(BaseModel):
+    template_digest: str
+    questions: list[QuestionModel]
+
+
+class SpecInput(BaseModel):
+    request: TemplateRequest
+    version: int
+    feedback: list[str] = Field(default_factory=list)
+
+
+class SpecResult(BaseModel):
+    version: int
+    documents_key: str
+    digests: dict[str, str]
+
+
+class TaskDefinition(BaseModel):
+    id: str
+    slug: str
+    description: str
+    dependencies: list[str]
+    path_scope: list[str]
+    expected_outputs: list[str]
+    sequence: int
+
+
+class PlanResult(BaseModel):
+    root_name: str
+    tasks: list[TaskDefinition]
+    merge_order: list[str]
+
+
+class TaskInput(BaseModel):
+    request: TemplateRequest
+    task: TaskDefinition
+    total_tasks: int
+
+
+class TaskResult(BaseModel):
+    task_id: str
+    files: list[str]
+    bundle_key: str
+    bundle_sha256: str
+
+
+class AssembleInput(BaseModel):
+    request: TemplateRequest
+    plan: PlanResult
+    bundles: dict[str, str]  # task id -> bundle key
+    spec: SpecResult
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    files: int
+    files_checked: int
+    errors: list[str]
+
+
+class ExportResult(BaseModel):
+    artifact: ArtifactRef
+    files: int
+
+
+class ProjectGenerationResult(BaseModel):
+    project_id: int
+    status: ProjectStatus
+    artifact: ArtifactRef | None = None
+    error_message: str = ""
+
+
+class AnswersUpdate(BaseModel):
+    answers: dict[str, Any]
+
+
+class ApprovalUpdate(BaseModel):
+    notes: str = ""
+
+
+class RegenerateUpdate(BaseModel):
+    feedback: str
+
+
+class StatusSnapshot(BaseModel):
+    project_id: int
+    status: ProjectStatus
+    phase: Phase
+    spec_version: int
+    tasks_total: int
+    tasks_done: int
+    questions: list[QuestionModel]
+    error_message: str = ""
