@@ -56,9 +56,7 @@ def permanent(message: str, kind: str = "EngineError") -> ApplicationError:
 
 
 class GenerationActivities:
-    def __init__(
-        self, artifacts: ArtifactStore, *, template_path: str = "", work_dir: Path | None = None
-    ) -> None:
+    def __init__(self, artifacts: ArtifactStore, *, template_path: str = "", work_dir: Path | None = None) -> None:
         self._artifacts = artifacts
         self._template_path = template_path
         self._work_dir = work_dir
@@ -158,9 +156,7 @@ class GenerationActivities:
             bundle = build_zip(out, tmp / "bundle.zip", root_name="task") if produced else None
             key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.zip"
             stored = (
-                self._artifacts.put_file(key, bundle.path)
-                if bundle
-                else self._artifacts.put_bytes(key, _EMPTY_ZIP)
+                self._artifacts.put_file(key, bundle.path) if bundle else self._artifacts.put_bytes(key, _EMPTY_ZIP)
             )
         return TaskResult(task_id=task.id, files=produced, bundle_key=key, bundle_sha256=stored.sha256)
 
@@ -197,9 +193,7 @@ class GenerationActivities:
             expected = [p for t in input.plan.tasks for p in t.expected_outputs]
             result = verify_tree(root, expected)
             files = len(files_under(root))
-        return VerifyResult(
-            ok=result.ok, files=files, files_checked=result.files_checked, errors=result.errors
-        )
+        return VerifyResult(ok=result.ok, files=files, files_checked=result.files_checked, errors=result.errors)
 
     @activity.defn(name=EXPORT)
     def export(self, input: AssembleInput) -> ExportResult:

@@ -123,9 +123,7 @@ def error_response(error: ApiError) -> JSONResponse:
 
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = (
-        [str(p) for p in loc[1:]]
-        if loc and loc[0] in ("body", "query", "path", "header")
-        else [str(p) for p in loc]
+        [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else [str(p) for p in loc]
     )
     return ".".join(parts) or str(loc[0] if loc else "body")
 
@@ -135,9 +133,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     first = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request.", "type": "value_error"}
     in_body = bool(first.get("loc")) and first["loc"][0] == "body"
     field = _field_name(tuple(first.get("loc", ())))
-    problems = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors[:20]
-    ]
+    problems = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors[:20]]
     if first.get("type") == "json_invalid":
         message = "Request body is not valid JSON."
     else:

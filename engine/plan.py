@@ -66,9 +66,7 @@ def matches(path: str, patterns: Sequence[str]) -> bool:
     return any(_glob_regex(p).match(path) for p in patterns)
 
 
-def task_selector(
-    modules: Sequence[ModuleDef], task_slug: str, path_scope: Sequence[str]
-) -> Callable[[str], bool]:
+def task_selector(modules: Sequence[ModuleDef], task_slug: str, path_scope: Sequence[str]) -> Callable[[str], bool]:
     """Which rendered paths a task writes: with a manifest, the files its module owns;
     without one, the files in its (disjoint) derived scope."""
     if modules:

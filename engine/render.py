@@ -66,9 +66,7 @@ def _walk(template_path: Path, context: dict[str, Any]) -> tuple[str, list[Templ
     with work_in(project_template):
         env.loader = FileSystemLoader([".", "../templates"])
         for root, dirs, names in os.walk("."):
-            copy_dirs = [
-                d for d in sorted(dirs) if is_copy_only_path(os.path.normpath(os.path.join(root, d)), context)
-            ]
+            copy_dirs = [d for d in sorted(dirs) if is_copy_only_path(os.path.normpath(os.path.join(root, d)), context)]
             for copy_dir in copy_dirs:
                 base = os.path.normpath(os.path.join(root, copy_dir))
                 rendered_base = env.from_string(base).render(**context)

@@ -72,9 +72,7 @@ def tree_digest(root: Path) -> str:
 @lru_cache(maxsize=64)
 def _load(path: Path, trusted: bool, mtime_key: float) -> Template:
     try:
-        variables = json.loads(
-            (path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict
-        )
+        variables = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict)
     except ValueError as exc:
         raise EngineError(f"{path.name}/cookiecutter.json is not valid JSON: {exc}") from exc
     manifest_path = path / MANIFEST_FILE

@@ -83,9 +83,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = dev_config_path()
         if path is not None:
-            sources.append(
-                YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_config_section="forgeflow")
-            )
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_config_section="forgeflow"))
         return tuple(sources)
 
 

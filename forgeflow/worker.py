@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,6 +23,24 @@ from workflows.project_generation import ProjectGenerationWorkflow
 log = logging.getLogger("forgeflow.worker")
 
 
+def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
+    generation = GenerationActivities(
+        LocalArtifactStore(settings.artifact_dir),
+        template_path=settings.template_path,
+        work_dir=settings.data_dir.resolve() / "work",
+    )
+    projection = ProjectionActivities(db)
+    return [
+        projection.record_projection,
+        generation.clarify,
+        generation.write_spec,
+        generation.decompose,
+        generation.run_task,
+        generation.verify,
+        generation.export,
+    ]
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -28,26 +48,13 @@ def build_worker(
     db: Database,
     task_queue: str | None = None,
     executor: ThreadPoolExecutor,
+    activities: list[Callable[..., Any]] | None = None,
 ) -> Worker:
-    generation = GenerationActivities(
-        LocalArtifactStore(settings.artifact_dir),
-        template_path=settings.template_path,
-        work_dir=settings.data_dir.resolve() / "work",
-    )
-    projection = ProjectionActivities(db)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[ProjectGenerationWorkflow],
-        activities=[
-            projection.record_projection,
-            generation.clarify,
-            generation.write_spec,
-            generation.decompose,
-            generation.run_task,
-            generation.verify,
-            generation.export,
-        ],
+        activities=activities if activities is not None else build_activities(settings, db),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
     )

@@ -91,9 +91,7 @@ def create_key(
 def authenticate(session: Session, *, plaintext: str) -> Identity | None:
     """The identity behind a key, or None for unknown, revoked or expired keys."""
     row = session.execute(
-        select(ApiKey, Owner)
-        .join(Owner, Owner.id == ApiKey.owner_id)
-        .where(ApiKey.key_hash == hash_key(plaintext))
+        select(ApiKey, Owner).join(Owner, Owner.id == ApiKey.owner_id).where(ApiKey.key_hash == hash_key(plaintext))
     ).one_or_none()
     if row is None:
         return None

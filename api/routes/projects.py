@@ -62,9 +62,7 @@ def read_projects(
     offset: Annotated[int, Query(ge=0)] = 0,
     status: ProjectStatusName | None = None,
 ) -> ProjectList:
-    rows, total = list_projects(
-        session, owner_id=identity.owner_id, status=status, limit=limit, offset=offset
-    )
+    rows, total = list_projects(session, owner_id=identity.owner_id, status=status, limit=limit, offset=offset)
     return ProjectList(
         projects=[ProjectPublic.of(p) for p in rows],
         total=total,

@@ -1,0 +1,3 @@
+from forgeflow.cli import main
+
+main()

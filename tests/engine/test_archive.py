@@ -1,0 +1,51 @@
+"""The ZIP is reproducible and safe."""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+
+from engine.archive import build_zip
+
+
+def make_tree(root):
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "b.py").write_text("print('b')\n")
+    (root / "a.txt").write_text("a\n")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "run.sh", 0o700)
+    os.chmod(root / "a.txt", 0o600)
+
+
+def test_same_files_give_the_same_bytes(tmp_path):
+    make_tree(tmp_path / "one")
+    time.sleep(1.1)  # different mtimes must not matter
+    make_tree(tmp_path / "two")
+    first = build_zip(tmp_path / "one", tmp_path / "one.zip", root_name="proj")
+    second = build_zip(tmp_path / "two", tmp_path / "two.zip", root_name="proj")
+    assert first.sha256 == second.sha256
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+def test_entries_are_sorted_normalised_and_relative(tmp_path):
+    make_tree(tmp_path / "src")
+    result = build_zip(tmp_path / "src", tmp_path / "out.zip", root_name="proj")
+    with zipfile.ZipFile(result.path) as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == ["proj/a.txt", "proj/pkg/b.py", "proj/run.sh"]
+    modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in infos}
+    assert modes == {"proj/a.txt": 0o644, "proj/pkg/b.py": 0o644, "proj/run.sh": 0o755}
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert result.files == 3
+
+
+def test_symlinks_are_refused(tmp_path):
+    import pytest
+
+    from engine import PathScopeViolation
+
+    make_tree(tmp_path / "src")
+    (tmp_path / "src" / "link").symlink_to("/etc/passwd")
+    with pytest.raises(PathScopeViolation):
+        build_zip(tmp_path / "src", tmp_path / "out.zip", root_name="proj")
