@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("forgeflow.api")
@@ -176,6 +178,19 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc)
 
 
+def database_unavailable() -> ApiError:
+    return ApiError(
+        503, "retryable_error", "retryable", "The database is temporarily unavailable.",
+        retryable=True, details={"retry_guidance": "Retry with exponential backoff."},
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(database_unavailable())
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(ApiError(500, "internal_error", "internal", "Internal server error."))
@@ -185,6 +200,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    for db_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(db_error, _on_database_down)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -49,7 +49,7 @@ def _check_value(template: Template, name: str, value: Any) -> Any:
             raise InvalidAnswer(name, 'must be "y" or "n"')
         if question.type == "single_choice" and question.options and value not in question.options:
             raise InvalidAnswer(name, f"must be one of {', '.join(question.options)}")
-        if question.pattern and value and not re.fullmatch(question.pattern, value):
+        if question.pattern and value and not re.search(question.pattern, value):
             raise InvalidAnswer(name, "has an invalid format")
     return value
 

@@ -342,6 +342,8 @@ def _describe(exc: BaseException) -> str:
     # Walk to the root cause: an ActivityError's own message says only "Activity task failed".
     while isinstance(exc, ActivityError | GenerationFailed | DagFailed) and exc.__cause__ is not None:
         exc = exc.__cause__
+    if isinstance(exc, ApplicationError):
+        return exc.message or exc.type or "ApplicationError"
     return str(exc) or type(exc).__name__
 
 

@@ -43,3 +43,17 @@ async def test_create_answers_503_and_leaves_nothing(settings, make_key, db):
         assert listing.status_code == 200 and listing.json()["total"] == 0
     with db.session() as session:
         assert session.scalar(select(func.count(Project.id))) == before
+
+
+async def test_database_down_is_503_not_500(settings, make_key):
+    import httpx
+
+    key = make_key()
+    # Nothing listens where the database should be: every request needing it is retryable.
+    down_url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test?connect_timeout=2"
+    broken = settings.model_copy(update={"database_url": down_url})
+    async with LiveServer(broken) as server, httpx.AsyncClient(base_url=f"{server.url}/api/v1") as http:
+        response = await http.get("/projects", headers={"X-API-Key": key.key})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "retryable_error"
+    assert response.json()["error"]["retryable"] is True
