@@ -25,11 +25,11 @@ AUTH_SCHEMES = ("bearer", "api-key", "apikey", "token")
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_database(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
@@ -38,11 +38,11 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
 
 
 def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal  # type: ignore[no-any-return]
+    return request.app.state.temporal
 
 
 def get_artifacts(request: Request) -> LocalArtifactStore:
-    return request.app.state.artifacts  # type: ignore[no-any-return]
+    return request.app.state.artifacts
 
 
 def read_api_key(request: Request) -> str | None:
