@@ -180,8 +180,12 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 def database_unavailable() -> ApiError:
     return ApiError(
-        503, "retryable_error", "retryable", "The database is temporarily unavailable.",
-        retryable=True, details={"retry_guidance": "Retry with exponential backoff."},
+        503,
+        "retryable_error",
+        "retryable",
+        "The database is temporarily unavailable.",
+        retryable=True,
+        details={"retry_guidance": "Retry with exponential backoff."},
         headers={"Retry-After": "2"},
     )
 
