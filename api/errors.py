@@ -89,6 +89,22 @@ def invalid_slug() -> ApiError:
     )
 
 
+def unknown_template(template_id: str, available: list[str]) -> ApiError:
+    return ApiError(
+        400,
+        "unknown_template",
+        "validation",
+        f"Unknown template {template_id!r}.",
+        details={"field": "template", "available": available},
+    )
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    return ApiError(
+        400, "invalid_payload", "validation", f"Invalid value for {field}: {message}.", details={"field": field}
+    )
+
+
 def quota_exceeded(quota: int) -> ApiError:
     return ApiError(
         429,

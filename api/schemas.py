@@ -38,10 +38,14 @@ FLAG_FIELDS = (
 
 
 class ProjectCreate(BaseModel):
-    """Only ``project_name`` is required; absent fields take the template's defaults."""
+    """Only ``project_name`` is required; absent fields take the template's defaults.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    The Djass fields are typed here; any other field must be a variable of the chosen
+    template (checked against it when the project is created)."""
 
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    template: str | None = Field(default=None, max_length=100, description="Template id (default: djass-saas)")
     project_name: str = Field(min_length=1, max_length=200)
     project_slug: str | None = Field(default=None, max_length=200)
     project_description: str | None = Field(default=None, max_length=5000)

@@ -4,6 +4,7 @@ quota, starting the workflow, and undoing the row if Temporal cannot be reached.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +13,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from api.errors import invalid_slug, queueing_failed, quota_exceeded
+from api.errors import invalid_field, invalid_slug, queueing_failed, quota_exceeded, unknown_template
 from api.schemas import ProjectCreate
+from engine import EngineError, InvalidAnswer, UnknownTemplate
+from engine.context import validate_answers
 from engine.slugs import normalise_project_slug
+from engine.templates import DEFAULT_TEMPLATE_ID as DEFAULT_TEMPLATE
+from engine.templates import Template, available_templates, load_template
 from forgeflow.settings import Settings
 from store.db import Database
 from store.keys import Identity
@@ -33,30 +38,51 @@ from workflows.types import (
 
 log = logging.getLogger("forgeflow.api")
 
-DEFAULT_TEMPLATE = "djass-saas"
 START_TIMEOUT = timedelta(seconds=10)
 
 
-def normalise_request(body: ProjectCreate, identity: Identity) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NormalisedRequest:
+    template: Template
+    slug: str
+    payload: dict[str, Any]  # echoed as input_payload
+    answers: dict[str, Any]  # the template context the workflow starts from
+
+
+def normalise_request(body: ProjectCreate, identity: Identity, settings: Settings) -> NormalisedRequest:
     """The request as the template will see it: slug normalised (or derived from the
     name), an empty author_email filled from the owner's, absent fields left out so the
-    template's defaults apply."""
+    template's defaults apply, everything checked against the template's variables."""
     payload = body.model_dump(exclude_none=True)
-    raw_slug = payload.get("project_slug") or payload["project_name"]
-    slug = normalise_project_slug(raw_slug)
+    template_id = payload.pop("template", None) or DEFAULT_TEMPLATE
+    try:
+        template = load_template(template_id, template_path=settings.template_path)
+    except UnknownTemplate as exc:
+        raise unknown_template(template_id, exc.available) from exc
+    except EngineError as exc:
+        log.error("template %s cannot be loaded: %s", template_id, exc)
+        raise unknown_template(template_id, available_templates(settings.template_path)) from exc
+    slug = normalise_project_slug(payload.get("project_slug") or payload["project_name"])
     if not slug:
         raise invalid_slug()
-    payload["project_slug"] = slug
-    if not payload.get("author_email"):
+    if "project_slug" in template.variables:
+        payload["project_slug"] = slug
+    if "author_email" in template.variables and not payload.get("author_email"):
         payload["author_email"] = identity.owner_email
-    return payload
+    try:
+        answers = validate_answers(template, payload)
+    except InvalidAnswer as exc:
+        raise invalid_field(exc.field, exc.message) from exc
+    if template_id != DEFAULT_TEMPLATE:
+        payload["template"] = template_id
+    return NormalisedRequest(template=template, slug=slug, payload=payload, answers=answers)
 
 
 async def start_project(
     *, db: Database, temporal: Client, settings: Settings, identity: Identity, body: ProjectCreate
 ) -> Project:
-    payload = normalise_request(body, identity)
-    template = DEFAULT_TEMPLATE
+    request = await run_in_threadpool(normalise_request, body, identity, settings)
+    template = request.template.id
 
     def insert() -> Project:
         with db.session(write_lock=True) as session:
@@ -64,11 +90,11 @@ async def start_project(
                 session,
                 owner_id=identity.owner_id,
                 quota=identity.project_quota,
-                name=payload["project_name"],
-                slug=payload["project_slug"],
-                description=payload.get("project_description", ""),
+                name=body.project_name,
+                slug=request.slug,
+                description=body.project_description or "",
                 template=template,
-                input_payload=payload,
+                input_payload=request.payload,
             )
 
     try:
@@ -82,7 +108,7 @@ async def start_project(
         name=project.name,
         slug=project.slug,
         template=template,
-        answers=payload,
+        answers=request.answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
     )
