@@ -19,7 +19,8 @@ import forgeflow
 from engine import EngineError
 from engine.archive import build_zip, file_digest
 from engine.context import build_context, validate_answers
-from engine.plan import decompose, matches, task_selector
+from engine.gitrepo import History, TaskCommit, branch_name, build_history, bundle, commit_task
+from engine.plan import decompose, matches, modules_for, task_selector
 from engine.questions import questions_for
 from engine.render import files_under, render
 from engine.spec import render_spec
@@ -141,7 +142,7 @@ class GenerationActivities:
         with self._scratch() as tmp:
             out = tmp / "out"
             try:
-                select = task_selector(template.manifest.modules, task.slug, task.path_scope)
+                select = task_selector(modules_for(template, context), task.slug)
                 written = render(template.path, context, out, select)
                 produced = files_under(out)
             except EngineError as exc:
@@ -152,43 +153,51 @@ class GenerationActivities:
                     f"task {task.slug} wrote outside its path scope: {', '.join(outside[:5])}",
                     "PathScopeViolation",
                 )
-            activity.heartbeat(f"packing {len(written)} files")
-            bundle = build_zip(out, tmp / "bundle.zip", root_name="task") if produced else None
+            activity.heartbeat(f"committing {len(written)} files")
+            branch = branch_name(task.sequence, task.slug)
+            try:
+                sha = commit_task(tmp / "repo", base_message=_base_message(template), task=_task_commit(task, out))
+            except EngineError as exc:
+                raise ApplicationError(str(exc), type="GitError") from exc  # retryable: disk or git hiccups
+            packed = build_zip(out, tmp / "files.zip", root_name="task") if produced else None
             key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.zip"
             stored = (
-                self._artifacts.put_file(key, bundle.path) if bundle else self._artifacts.put_bytes(key, _EMPTY_ZIP)
+                self._artifacts.put_file(key, packed.path) if packed else self._artifacts.put_bytes(key, _EMPTY_ZIP)
             )
-        return TaskResult(task_id=task.id, files=produced, bundle_key=key, bundle_sha256=stored.sha256)
+        return TaskResult(
+            task_id=task.id, files=produced, bundle_key=key, bundle_sha256=stored.sha256, branch=branch, commit_sha=sha
+        )
 
-    def _assemble(self, input: AssembleInput, root: Path) -> None:
-        """Merge the task bundles in merge order; two tasks writing one path is a conflict."""
+    def _assemble(self, input: AssembleInput, work: Path) -> Path:
+        """Unpack each task's files into ``work/tasks/<id>`` and merge them, in merge
+        order, into ``work/project``; two tasks writing one path is a conflict."""
+        root = work / "project"
         origin: dict[str, str] = {}
         for task_id in input.plan.merge_order:
-            key = input.bundles[task_id]
-            bundle = root.parent / f"{task_id}.zip"
-            self._artifacts.get_file(key, bundle)
-            with zipfile.ZipFile(bundle) as zf:
+            packed = work / f"{task_id}.zip"
+            self._artifacts.get_file(input.bundles[task_id], packed)
+            task_root = work / "tasks" / task_id
+            with zipfile.ZipFile(packed) as zf:
                 for info in zf.infolist():
                     rel = PurePosixPath(info.filename).relative_to("task").as_posix()
                     if ".." in PurePosixPath(rel).parts:
                         raise permanent(f"bundle of {task_id} holds an unsafe path {rel!r}")
                     if rel in origin:
                         raise permanent(
-                            f"merge conflict: {rel} is written by both {origin[rel]} and {task_id}",
-                            "MergeConflict",
+                            f"merge conflict: {rel} is written by both {origin[rel]} and {task_id}", "MergeConflict"
                         )
                     origin[rel] = task_id
-                    target = root / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(zf.read(info))
-                    target.chmod((info.external_attr >> 16) & 0o777)
+                    for target in (task_root / rel, root / rel):
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(zf.read(info))
+                        target.chmod((info.external_attr >> 16) & 0o777)
+        root.mkdir(exist_ok=True)
+        return root
 
     @activity.defn(name=VERIFY)
     def verify(self, input: AssembleInput) -> VerifyResult:
         with self._scratch() as tmp:
-            root = tmp / "project"
-            root.mkdir()
-            self._assemble(input, root)
+            root = self._assemble(input, tmp)
             activity.heartbeat("verifying")
             expected = [p for t in input.plan.tasks for p in t.expected_outputs]
             result = verify_tree(root, expected)
@@ -199,9 +208,8 @@ class GenerationActivities:
     def export(self, input: AssembleInput) -> ExportResult:
         template = self._template(input.request)
         with self._scratch() as tmp:
-            root = tmp / "project"
-            root.mkdir()
-            self._assemble(input, root)
+            root = self._assemble(input, tmp)
+            history = self._history(input, template, tmp)
             meta = root / FORGEFLOW_DIR
             meta.mkdir(exist_ok=True)
             for name in input.spec.digests:
@@ -218,16 +226,47 @@ class GenerationActivities:
                 "answers": input.request.answers,
                 "spec_version": input.spec.version,
                 "tasks": input.plan.merge_order,
+                "git": {"main": history.main_sha, "branches": history.task_shas},
                 "files": files,
             }
             (meta / "manifest.json").write_text(_json(manifest))
             archive = build_zip(root, tmp / "project.zip", root_name=input.plan.root_name)
-            key = f"{self._run_prefix(input.request)}/{input.plan.root_name}.zip"
-            stored = self._artifacts.put_file(key, archive.path)
+            prefix = f"{self._run_prefix(input.request)}/{input.plan.root_name}"
+            stored = self._artifacts.put_file(f"{prefix}.zip", archive.path)
+            repository = self._artifacts.put_file(f"{prefix}.bundle", bundle(tmp / "repo", tmp / "repo.bundle"))
         return ExportResult(
             artifact=ArtifactRef(key=stored.key, sha256=stored.sha256, size=stored.size),
             files=archive.files,
+            repository=ArtifactRef(key=repository.key, sha256=repository.sha256, size=repository.size),
+            main_sha=history.main_sha,
         )
+
+    def _history(self, input: AssembleInput, template: Template, work: Path) -> History:
+        """The run's git repository, with a proof that it holds the tasks' own commits."""
+        by_id = {t.id: t for t in input.plan.tasks}
+        commits = [_task_commit(by_id[task_id], work / "tasks" / task_id) for task_id in input.plan.merge_order]
+        for commit in commits:
+            commit.root.mkdir(parents=True, exist_ok=True)
+        try:
+            history = build_history(work / "repo", base_message=_base_message(template), tasks=commits)
+        except EngineError as exc:
+            raise ApplicationError(str(exc), type="GitError") from exc
+        for task_id in input.plan.merge_order:
+            task = by_id[task_id]
+            expected = input.commits.get(task_id)
+            actual = history.task_shas[branch_name(task.sequence, task.slug)]
+            if expected and expected != actual:
+                raise permanent(f"task {task_id}: commit {actual} is not its recorded {expected}", "CommitMismatch")
+        return history
+
+
+def _base_message(template: Template) -> str:
+    return f"Start from template {template.id} {template.version} ({template.digest[:12]})"
+
+
+def _task_commit(task: TaskDefinition, root: Path) -> TaskCommit:
+    message = f"Task {task.sequence}: {task.slug}\n\n{task.description}\n"
+    return TaskCommit(branch=branch_name(task.sequence, task.slug), message=message, root=root)
 
 
 def _json(value: object) -> str:

@@ -66,12 +66,17 @@ def matches(path: str, patterns: Sequence[str]) -> bool:
     return any(_glob_regex(p).match(path) for p in patterns)
 
 
-def task_selector(modules: Sequence[ModuleDef], task_slug: str, path_scope: Sequence[str]) -> Callable[[str], bool]:
-    """Which rendered paths a task writes: with a manifest, the files its module owns;
-    without one, the files in its (disjoint) derived scope."""
-    if modules:
-        return lambda path: owner_of(path, modules) == task_slug
-    return lambda path: matches(path, path_scope)
+def modules_for(template: Template, context: Mapping[str, Any]) -> list[ModuleDef]:
+    """The manifest's modules, or without a manifest the ones derived from the file tree."""
+    if template.manifest.modules:
+        return list(template.manifest.modules)
+    _root, files = list_outputs(template.path, dict(context))
+    return _derived_modules([f.output for f in files])
+
+
+def task_selector(modules: Sequence[ModuleDef], task_slug: str) -> Callable[[str], bool]:
+    """The rendered paths a task writes: the files its module owns."""
+    return lambda path: owner_of(path, modules) == task_slug
 
 
 def owner_of(path: str, modules: Sequence[ModuleDef]) -> str | None:

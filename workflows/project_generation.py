@@ -148,6 +148,7 @@ class ProjectGenerationWorkflow:
             request=request,
             plan=plan,
             bundles={k: v.bundle_key for k, v in results.items()},
+            commits={k: v.commit_sha for k, v in results.items()},
             spec=spec,
         )
         await self._transition(ProjectStatus.GENERATING, Phase.VERIFY)

@@ -156,12 +156,15 @@ class TaskResult(BaseModel):
     files: list[str]
     bundle_key: str
     bundle_sha256: str
+    branch: str
+    commit_sha: str
 
 
 class AssembleInput(BaseModel):
     request: TemplateRequest
     plan: PlanResult
     bundles: dict[str, str]  # task id -> bundle key
+    commits: dict[str, str] = Field(default_factory=dict)  # task id -> commit sha
     spec: SpecResult
 
 
@@ -175,6 +178,8 @@ class VerifyResult(BaseModel):
 class ExportResult(BaseModel):
     artifact: ArtifactRef
     files: int
+    repository: ArtifactRef
+    main_sha: str
 
 
 class ProjectGenerationResult(BaseModel):

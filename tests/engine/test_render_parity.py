@@ -9,7 +9,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from engine.context import build_context
-from engine.plan import decompose, task_selector
+from engine.plan import decompose, modules_for, task_selector
 from engine.render import files_under, render
 from engine.templates import load_template
 
@@ -21,7 +21,7 @@ def render_by_tasks(template_id: str, answers: dict, out: Path, template_path: s
     context = build_context(template, answers)
     plan = decompose(template, context)
     for task in plan.tasks:  # each task renders only its own files, into the shared tree
-        render(template.path, context, out, task_selector(template.manifest.modules, task.slug, task.path_scope))
+        render(template.path, context, out, task_selector(modules_for(template, context), task.slug))
     return files_under(out)
 
 

@@ -203,3 +203,28 @@ async def test_worker_restart_mid_generation_still_ends_ready(client, settings, 
     assert max(attempts) >= 2, "the interrupted task was retried"
     with db.session() as session:
         assert get_project(session, owner_id=key.owner_id, project_id=project_id).status == "ready"
+
+
+async def test_same_template_and_answers_give_the_same_zip(client, worker, settings, project_row):
+    digests = []
+    for _ in range(2):
+        key, project_id = project_row()
+        result = await (await start(client, settings, project_id, key.owner)).result()
+        digests.append(result.artifact.sha256)
+    assert digests[0] == digests[1]
+
+
+async def test_a_cyclic_template_fails_with_a_clear_error(client, worker, settings, db, project_row):
+    key, project_id = project_row()
+    workflow_input = ProjectGenerationInput(
+        project_id=project_id, owner=key.owner, name="Cyclic", slug="cyclic", template="cyclic-lib", answers={}
+    )
+    handle = await client.start_workflow(
+        ProjectGenerationWorkflow.run, workflow_input, id=workflow_id_for(project_id), task_queue=settings.task_queue
+    )
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    with db.session() as session:
+        row = get_project(session, owner_id=key.owner_id, project_id=project_id)
+    assert row.status == "failed"
+    assert row.error_message == "the task graph has a cycle among: a, b"

@@ -1,0 +1,63 @@
+"""The generation activities, run directly in Temporal's activity environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.generation import GenerationActivities
+from engine.templates import load_template
+from store.artifacts import LocalArtifactStore
+from workflows.types import TaskInput, TemplateRequest
+
+FIXTURES = str(Path(__file__).parents[1] / "fixtures" / "templates")
+
+
+@pytest.fixture
+def acts(tmp_path):
+    return GenerationActivities(LocalArtifactStore(tmp_path / "artifacts"), template_path=FIXTURES, work_dir=tmp_path)
+
+
+def request(template="widget-lib", **answers):
+    digest = load_template(template, template_path=FIXTURES).digest
+    return TemplateRequest(project_id=1, run_number=1, template=template, answers=answers, template_digest=digest)
+
+
+def test_a_retried_task_produces_the_same_commit_and_bundle(acts):
+    env = ActivityEnvironment()
+    req = request(project_name="Widget Lib")
+    plan = env.run(acts.decompose, req)
+    task = next(t for t in plan.tasks if t.slug == "src")
+    first = env.run(acts.run_task, TaskInput(request=req, task=task, total_tasks=len(plan.tasks)))
+    second = env.run(acts.run_task, TaskInput(request=req, task=task, total_tasks=len(plan.tasks)))
+    assert first == second
+    assert first.branch == f"feat/task-{task.sequence:03d}-src"
+    assert first.files == ["src/widget_lib/__init__.py", "src/widget_lib/cli.py"]
+
+
+def test_writing_outside_the_path_scope_fails_for_good(acts):
+    env = ActivityEnvironment()
+    req = request(project_name="Widget Lib")
+    plan = env.run(acts.decompose, req)
+    task = next(t for t in plan.tasks if t.slug == "src").model_copy(update={"path_scope": ["src/other/**"]})
+    with pytest.raises(ApplicationError) as raised:
+        env.run(acts.run_task, TaskInput(request=req, task=task, total_tasks=1))
+    assert raised.value.non_retryable and raised.value.type == "PathScopeViolation"
+    assert "src/widget_lib/__init__.py" in raised.value.message
+
+
+def test_a_cyclic_module_graph_is_rejected_clearly(acts):
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(acts.decompose, request("cyclic-lib"))
+    assert raised.value.non_retryable and raised.value.type == "InvalidPlan"
+    assert "cycle among: a, b" in raised.value.message
+
+
+def test_a_template_changed_mid_run_is_refused(acts):
+    stale = request().model_copy(update={"template_digest": "0" * 64})
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(acts.decompose, stale)
+    assert raised.value.type == "TemplateChanged"
