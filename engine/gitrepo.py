@@ -87,6 +87,7 @@ class _Stream:
         parent: int | None,
         merge: int | None = None,
         entries: Sequence[tuple[str, str, int]] = (),
+        replace: bool = False,
     ) -> int:
         mark = self.mark()
         header = f"commit {ref}\nmark :{mark}\nauthor {IDENTITY} {TIMESTAMP}\ncommitter {IDENTITY} {TIMESTAMP}\n"
@@ -96,6 +97,8 @@ class _Stream:
             self.parts.append(b"from :%d\n" % parent)
         if merge is not None:
             self.parts.append(b"merge :%d\n" % merge)
+        if replace:
+            self.parts.append(b"deleteall\n")
         for mode, rel, blob in entries:
             self.parts.append(f"M {mode} :{blob} {rel}\n".encode())
         self.parts.append(b"\n")
@@ -132,8 +135,11 @@ class History:
     task_shas: dict[str, str]  # branch -> commit
 
 
-def build_history(repo: Path, *, base_message: str, tasks: Sequence[TaskCommit]) -> History:
-    """The run's repository: every task branch, merged into main in the given order."""
+def build_history(
+    repo: Path, *, base_message: str, tasks: Sequence[TaskCommit], final_tree: Path | None = None
+) -> History:
+    """The run's repository: every task branch, merged into main in the given order; with
+    ``final_tree`` (what the template's hooks made of it), one more commit on main."""
     _init(repo)
     stream = _Stream()
     head = stream.commit("refs/heads/main", base_message, parent=None)
@@ -146,6 +152,9 @@ def build_history(repo: Path, *, base_message: str, tasks: Sequence[TaskCommit])
         head = stream.commit(
             "refs/heads/main", f"Merge branch '{task.branch}'", parent=head, merge=commit, entries=entries
         )
+    if final_tree is not None:
+        entries = stream.blobs(final_tree)
+        head = stream.commit("refs/heads/main", "Run the template's hooks", parent=head, entries=entries, replace=True)
     shas = stream.run(repo)
     return History(main_sha=shas[head], task_shas={b: shas[m] for b, m in branch_marks.items()})
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     approval_timeout: timedelta = timedelta(days=7)
     # os.pathsep-separated directories holding extra cookiecutter-format templates.
     template_path: str = ""
+    # Comma-separated template ids whose hooks and check commands may run (built-ins always).
+    trusted_templates: str = ""
     log_level: str = "INFO"
 
     @property
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'forgeflow.db').resolve()}"
+
+    @property
+    def trusted_template_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.trusted_templates.split(",") if t.strip())
 
     @property
     def artifact_dir(self) -> Path:

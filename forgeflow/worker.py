@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
 from forgeflow.settings import Settings, get_settings
@@ -24,11 +25,14 @@ log = logging.getLogger("forgeflow.worker")
 
 
 def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
-    generation = GenerationActivities(
-        LocalArtifactStore(settings.artifact_dir),
-        template_path=settings.template_path,
-        work_dir=settings.data_dir.resolve() / "work",
-    )
+    options: dict[str, Any] = {
+        "template_path": settings.template_path,
+        "trusted_ids": settings.trusted_template_ids,
+        "work_dir": settings.data_dir.resolve() / "work",
+    }
+    artifacts = LocalArtifactStore(settings.artifact_dir)
+    generation = GenerationActivities(artifacts, **options)
+    assembly = AssemblyActivities(artifacts, **options)
     projection = ProjectionActivities(db)
     return [
         projection.record_projection,
@@ -36,8 +40,8 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.write_spec,
         generation.decompose,
         generation.run_task,
-        generation.verify,
-        generation.export,
+        assembly.verify,
+        assembly.export,
     ]
 
 

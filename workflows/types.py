@@ -173,6 +173,8 @@ class VerifyResult(BaseModel):
     files: int
     files_checked: int
     errors: list[str]
+    checks: list[str] = Field(default_factory=list)  # "passed: <cmd>" / "failed: <cmd>"
+    hooks: list[str] = Field(default_factory=list)  # what ran, or why hooks were skipped
 
 
 class ExportResult(BaseModel):

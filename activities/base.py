@@ -1,0 +1,84 @@
+"""What every generation activity shares: the template catalogue, the artifact store and
+private scratch space. Each activity rebuilds what it needs from the template and the
+answers (deterministic) and exchanges files with the others only through the artifact
+store, so any worker host can run any step, and a retried step writes the same bytes
+under the same keys."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from engine import EngineError
+from engine.context import build_context, validate_answers
+from engine.gitrepo import TaskCommit, branch_name
+from engine.templates import Template, load_template
+from store.artifacts import ArtifactStore
+from workflows.types import TaskDefinition, TemplateRequest
+
+FORGEFLOW_DIR = ".forgeflow"
+
+
+def permanent(message: str, kind: str = "EngineError") -> ApplicationError:
+    """A failure no retry can fix: a bad template, bad answers, a scope violation."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def base_message(template: Template) -> str:
+    return f"Start from template {template.id} {template.version} ({template.digest[:12]})"
+
+
+def task_commit(task: TaskDefinition, root: Path) -> TaskCommit:
+    message = f"Task {task.sequence}: {task.slug}\n\n{task.description}\n"
+    return TaskCommit(branch=branch_name(task.sequence, task.slug), message=message, root=root)
+
+
+def as_json(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class TemplateActivities:
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        *,
+        template_path: str = "",
+        trusted_ids: frozenset[str] = frozenset(),
+        work_dir: Path | None = None,
+    ) -> None:
+        self._artifacts = artifacts
+        self._template_path = template_path
+        self._trusted_ids = trusted_ids
+        self._work_dir = work_dir
+
+    def _template(self, request: TemplateRequest) -> Template:
+        try:
+            template = load_template(request.template, template_path=self._template_path, trusted_ids=self._trusted_ids)
+        except EngineError as exc:
+            raise permanent(str(exc)) from exc
+        if request.template_digest and template.digest != request.template_digest:
+            raise permanent(f"template {request.template!r} changed during the run", "TemplateChanged")
+        return template
+
+    def _context(self, template: Template, request: TemplateRequest) -> dict[str, Any]:
+        try:
+            return build_context(template, validate_answers(template, request.answers))
+        except EngineError as exc:
+            raise permanent(str(exc), "InvalidAnswer") from exc
+
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        if self._work_dir is not None:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._work_dir, prefix="ff-") as tmp:
+            yield Path(tmp)
+
+    @staticmethod
+    def _run_prefix(request: TemplateRequest) -> str:
+        return f"projects/{request.project_id}/runs/{request.run_number}"

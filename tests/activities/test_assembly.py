@@ -1,0 +1,122 @@
+"""Verify and export in the activity environment: hooks, checks, history, the ZIP."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+from temporalio.testing import ActivityEnvironment
+
+from activities.assembly import AssemblyActivities
+from activities.generation import GenerationActivities
+from engine.render import files_under
+from engine.templates import load_template
+from store.artifacts import LocalArtifactStore
+from workflows.types import AssembleInput, SpecInput, TaskInput, TemplateRequest
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
+
+
+def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool):
+    """Run every activity of a generation in order, as the workflow would."""
+    options = {
+        "template_path": str(template_dir),
+        "trusted_ids": frozenset({template}) if trusted else frozenset(),
+        "work_dir": tmp_path / "work",
+    }
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    gen, asm, env = GenerationActivities(store, **options), AssemblyActivities(store, **options), ActivityEnvironment()
+    digest = load_template(template, template_path=str(template_dir)).digest
+    req = TemplateRequest(project_id=1, run_number=1, template=template, answers=answers, template_digest=digest)
+    spec = env.run(gen.write_spec, SpecInput(request=req, version=1))
+    plan = env.run(gen.decompose, req)
+    results = [env.run(gen.run_task, TaskInput(request=req, task=t, total_tasks=len(plan.tasks))) for t in plan.tasks]
+    assemble = AssembleInput(
+        request=req,
+        plan=plan,
+        bundles={r.task_id: r.bundle_key for r in results},
+        commits={r.task_id: r.commit_sha for r in results},
+        spec=spec,
+    )
+    verified = env.run(asm.verify, assemble)
+    exported = env.run(asm.export, assemble) if verified.ok else None
+    return store, verified, exported
+
+
+def unzip(store, exported, dest: Path) -> Path:
+    with zipfile.ZipFile(io.BytesIO(store.path_for(exported.artifact.key).read_bytes())) as zf:
+        zf.extractall(dest)
+    return dest
+
+
+def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORGEFLOW_SECRET_PROBE", "do-not-leak")  # the hook fails if it sees this
+    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
+    assert verified.ok, verified.errors
+    assert verified.hooks == ["ran: post_gen_project.py"]
+    assert verified.checks == ['passed: python -c "import app"']
+    ours = unzip(store, exported, tmp_path / "ours") / "hooked"
+    monkeypatch.delenv("FORGEFLOW_SECRET_PROBE")
+    reference = Path(
+        cookiecutter(str(FIXTURES / "hooked-lib"), no_input=True, output_dir=str(tmp_path / "ref"), default_config=True)
+    )
+    ours_files = [f for f in files_under(ours) if not f.startswith(".forgeflow/")]
+    assert ours_files == files_under(reference) == ["GENERATED.txt", "app.py"]
+    for rel in ours_files:
+        assert (ours / rel).read_bytes() == (reference / rel).read_bytes()
+    # The hook's work is a commit of its own on main, after the task merges.
+    repo = tmp_path / "clone"
+    shutil.copy(store.path_for(exported.repository.key), tmp_path / "repo.bundle")
+    subprocess.run(["git", "clone", "-q", str(tmp_path / "repo.bundle"), str(repo)], check=True)
+    log = subprocess.run(["git", "log", "--first-parent", "--format=%s"], cwd=repo, capture_output=True, text=True)
+    assert log.stdout.splitlines()[0] == "Run the template's hooks"
+    assert sorted(p.name for p in repo.iterdir() if p.name != ".git") == ["GENERATED.txt", "app.py"]
+
+
+def test_untrusted_hooks_are_skipped_on_record(tmp_path):
+    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=False)
+    assert verified.ok and verified.checks == []
+    assert verified.hooks == ["skipped: template hooked-lib is not trusted"]
+    ours = unzip(store, exported, tmp_path / "ours") / "hooked"
+    assert (ours / "NOTES.txt").exists() and not (ours / "GENERATED.txt").exists()
+    assert "skipped: template hooked-lib is not trusted" in (ours / ".forgeflow/manifest.json").read_text()
+
+
+def test_a_failing_check_fails_verification(tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(FIXTURES / "hooked-lib", templates / "hooked-lib")
+    manifest = templates / "hooked-lib" / "forgeflow.yaml"
+    manifest.write_text(manifest.read_text().replace("import app", "raise SystemExit(3)"))
+    _store, verified, exported = generate(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
+    assert not verified.ok and exported is None
+    assert verified.checks == ['failed: python -c "raise SystemExit(3)"']
+
+
+@pytest.mark.parametrize("answers", [{}, {"use_cli": "n"}])
+def test_the_exported_zip_holds_the_cookiecutter_tree_and_the_manifest(tmp_path, answers):
+    store, verified, exported = generate(tmp_path, FIXTURES, "widget-lib", answers, trusted=False)
+    assert verified.ok and verified.hooks == []
+    ours = unzip(store, exported, tmp_path / "ours") / "widget_lib"
+    reference = Path(
+        cookiecutter(
+            str(FIXTURES / "widget-lib"),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(tmp_path / "ref"),
+            default_config=True,
+        )
+    )
+    assert [f for f in files_under(ours) if not f.startswith(".forgeflow/")] == files_under(reference)
+    assert sorted(p.name for p in (ours / ".forgeflow").iterdir()) == [
+        "ACCEPTANCE.md",
+        "DATA.md",
+        "ROUTES.md",
+        "SPEC.md",
+        "answers.json",
+        "manifest.json",
+    ]
