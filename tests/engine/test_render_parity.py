@@ -56,3 +56,36 @@ def test_fixture_template_matches_cookiecutter(tmp_path, answers):
     assert (ours / "assets/logo.png").read_bytes().startswith(b"\x89PNG")
     assert "Made by" in (ours / "README.md").read_text()
     assert any(f.endswith("cli.py") for f in files) == (answers.get("use_cli", "y") == "y")
+
+
+FLAGS = (
+    "use_posthog",
+    "use_buttondown",
+    "use_s3",
+    "use_stripe",
+    "use_sentry",
+    "generate_blog",
+    "generate_docs",
+    "use_mjml",
+    "use_ai",
+    "use_logfire",
+    "use_healthchecks",
+    "use_ci",
+)
+
+
+@pytest.mark.parametrize("value", ["y", "n"])
+def test_builtin_template_matches_cookiecutter(tmp_path, value):
+    answers = {"project_name": "Acme CRM", "project_main_color": "green", **dict.fromkeys(FLAGS, value)}
+    template = load_template("djass-saas")
+    reference = Path(
+        cookiecutter(
+            str(template.path),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(tmp_path / "ref"),
+            default_config=True,
+        )
+    )
+    render_by_tasks("djass-saas", answers, tmp_path / "ours", "")
+    assert len(assert_same_tree(reference, tmp_path / "ours")) > 20
