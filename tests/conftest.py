@@ -22,11 +22,10 @@ from forgeflow.settings import Settings, load_dev_server_config
 from forgeflow.worker import build_worker
 from store.db import Database
 from store.keys import CreatedKey, create_key
-from tests.support import LiveServer, tool_path
+from tests.support import POSTGRES_URL, LiveServer, postgres_available, tool_path
 from workflows.types import SEARCH_ATTRIBUTES
 
 FIXTURES = Path(__file__).parent / "fixtures"
-POSTGRES_URL = os.environ.get("FORGEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 DB_KINDS = ("sqlite", "postgresql")
@@ -71,23 +70,12 @@ def namespace(database_url: str) -> str:
     return namespace_for("sqlite" if database_url.startswith("sqlite") else "postgresql")
 
 
-def _postgres_available() -> bool:
-    try:
-        engine = sa.create_engine(POSTGRES_URL)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except sa.exc.OperationalError:
-        return False
-
-
 @pytest.fixture(scope="session", params=DB_KINDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'forgeflow.db'}"
         return
-    if not _postgres_available():
+    if not postgres_available():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}")
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from api.main import create_app
 from forgeflow.settings import Settings
+
+POSTGRES_URL = os.environ.get("FORGEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
 
 
 def tool_path(name: str) -> str:
