@@ -37,7 +37,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: UTCDateTime}
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, list[dict[str, Any]]: JSON, datetime: UTCDateTime}
 
 
 class Owner(Base):
@@ -99,6 +99,8 @@ class Project(Base):
     approved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # The last event number handed out for this project (see Event.seq).
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Open questions while the run waits for answers (the workflow writes them).
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class Run(Base):
@@ -151,9 +153,13 @@ class SpecVersion(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     documents: Mapped[dict[str, Any]] = mapped_column(JSON)
-    feedback: Mapped[str] = mapped_column(Text, default="")
+    # The answers the spec was written from and the review feedback so far: what a
+    # retry needs to rebuild this exact version without asking again.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    feedback: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decision_notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class Event(Base):

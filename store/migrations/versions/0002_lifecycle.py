@@ -62,9 +62,11 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("documents", sa.JSON(), nullable=False),
-        sa.Column("feedback", sa.Text(), nullable=False),
+        sa.Column("answers", sa.JSON(), nullable=False),
+        sa.Column("feedback", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decision_notes", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("project_id", "version"),
@@ -105,11 +107,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("spec_version", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("event_seq", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("questions", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.drop_column("questions")
         batch_op.drop_column("event_seq")
         batch_op.drop_column("approved_at")
         batch_op.drop_column("spec_version")
