@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import TemplateActivities, base_message, permanent, task_commit
+from activities.task_records import TaskRecorder
 from engine import EngineError
 from engine.archive import build_zip
 from engine.context import validate_answers
@@ -35,6 +36,8 @@ EMPTY_ZIP = b"PK\x05\x06" + b"\0" * 18
 
 
 class GenerationActivities(TemplateActivities):
+    recorder: TaskRecorder | None = None  # set by the worker; tests may run without a database
+
     @activity.defn(name=CLARIFY)
     def clarify(self, request: TemplateRequest) -> ClarifyResult:
         template = self._template(request)
@@ -80,6 +83,15 @@ class GenerationActivities(TemplateActivities):
     def run_task(self, input: TaskInput) -> TaskResult:
         task = input.task
         activity.heartbeat(f"rendering {task.slug}")
+        if self.recorder is not None:
+            self.recorder.started(input.request, task, activity.info().attempt)
+        result = self._run_task(input)
+        if self.recorder is not None:
+            self.recorder.succeeded(input.request, task, result)
+        return result
+
+    def _run_task(self, input: TaskInput) -> TaskResult:
+        task = input.task
         template = self._template(input.request)
         context = self._context(template, input.request)
         with self._scratch() as tmp:

@@ -2,37 +2,129 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from store.artifacts import ArtifactStore
 from store.db import Database
+from store.lifecycle import (
+    NewEvent,
+    append_events,
+    close_open_tasks,
+    decide_spec,
+    ensure_run,
+    ensure_tasks,
+    record_spec_version,
+    update_task,
+)
+from store.models import Project
 from store.projects import Projection, ProjectMissing, apply_projection
 from workflows.types import RECORD_PROJECTION, ProjectionInput
 
 
 class ProjectionActivities:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
         self._db = db
+        self._artifacts = artifacts
 
     @activity.defn(name=RECORD_PROJECTION)
     def record_projection(self, input: ProjectionInput) -> bool:
-        artifact = input.artifact
-        projection = Projection(
-            project_id=input.project_id,
-            seq=input.seq,
-            status=input.status.value,
-            phase=input.phase.value,
-            at=input.at,
-            error_message=input.error_message,
-            started_at=input.started_at,
-            finished_at=input.finished_at,
-            artifact_key=artifact.key if artifact else None,
-            artifact_sha256=artifact.sha256 if artifact else None,
-            artifact_size=artifact.size if artifact else None,
-        )
+        documents = self._spec_documents(input)
         try:
-            with self._db.session() as session:
-                return apply_projection(session, projection=projection)
+            # The write lock: event numbers are handed out under it (see append_events).
+            with self._db.session(write_lock=True) as session:
+                return self._apply(session, input, documents)
         except ProjectMissing as exc:
             # The API removed the row because starting the workflow failed.
             raise ApplicationError(str(exc), type="ProjectMissing", non_retryable=True) from exc
+
+    def _spec_documents(self, input: ProjectionInput) -> dict[str, str]:
+        if input.spec is None:
+            return {}
+        names = ("SPEC.md", "ACCEPTANCE.md", "ROUTES.md", "DATA.md")
+        documents = {}
+        for name in names:
+            with self._artifacts.open(f"{input.spec.documents_key}/{name}") as fh:
+                documents[name] = fh.read().decode("utf-8")
+        return documents
+
+    def _apply(self, session: Session, input: ProjectionInput, documents: dict[str, str]) -> bool:
+        artifact = input.artifact
+        changed = apply_projection(
+            session,
+            projection=Projection(
+                project_id=input.project_id,
+                seq=input.seq,
+                status=input.status.value,
+                phase=input.phase.value,
+                at=input.at,
+                error_message=input.error_message,
+                started_at=input.started_at,
+                finished_at=input.finished_at,
+                artifact_key=artifact.key if artifact else None,
+                artifact_sha256=artifact.sha256 if artifact else None,
+                artifact_size=artifact.size if artifact else None,
+            ),
+        )
+        project = session.get(Project, input.project_id)
+        assert project is not None  # apply_projection raised ProjectMissing otherwise
+        run = ensure_run(
+            session, project_id=input.project_id, number=input.run_number, trigger=input.trigger, at=input.at
+        )
+        if changed:
+            run.status, run.updated_at = input.status.value, input.at
+            run.started_at = run.started_at or input.started_at
+            run.finished_at = input.finished_at or run.finished_at
+            if input.error_message is not None:
+                run.error_message = input.error_message
+            if input.questions is not None:
+                project.questions = [q.model_dump(mode="json") for q in input.questions]
+            if project.current_run < input.run_number:
+                project.current_run = input.run_number
+        if input.spec is not None:
+            record_spec_version(
+                session,
+                project_id=input.project_id,
+                version=input.spec.version,
+                documents=documents,
+                answers=input.spec.answers,
+                feedback=input.spec.feedback,
+                at=input.at,
+            )
+            run.spec_version = input.spec.version
+        if input.decision is not None:
+            decide_spec(
+                session,
+                project_id=input.project_id,
+                version=input.decision.version,
+                approved_at=input.at if input.decision.approved else None,
+                notes=input.decision.notes,
+            )
+        if input.plan is not None:
+            run.dag = {
+                "nodes": [t.model_dump(mode="json") for t in input.plan.tasks],
+                "edges": [{"from": d, "to": t.id} for t in input.plan.tasks for d in t.dependencies],
+                "merge_order": input.plan.merge_order,
+            }
+            ensure_tasks(session, run=run, project_id=input.project_id, definitions=run.dag["nodes"])
+        if input.verification is not None:
+            run.verification = input.verification.model_dump(mode="json")
+        for change in input.task_updates:
+            update_task(
+                session,
+                run_id=run.id,
+                key=change.task_id,
+                status=change.status,
+                error=change.error,
+                finished_at=input.at,
+            )
+        if input.close_tasks is not None:
+            close_open_tasks(session, run_id=run.id, status=input.close_tasks, at=input.at)
+        append_events(
+            session,
+            project_id=input.project_id,
+            events=[NewEvent(type=e.type, key=e.key, payload=e.payload, task_id=e.task_id) for e in input.events],
+            at=input.at,
+        )
+        return changed

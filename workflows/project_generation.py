@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag
+    from workflows.review import ReviewHandlers
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
@@ -22,11 +24,11 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
         VERIFY,
         WRITE_SPEC,
-        AnswersUpdate,
-        ApprovalUpdate,
         ArtifactRef,
         AssembleInput,
         ClarifyResult,
+        DecisionRecord,
+        EventRecord,
         ExportResult,
         Phase,
         PlanResult,
@@ -35,13 +37,13 @@ with workflow.unsafe.imports_passed_through():
         ProjectionInput,
         ProjectStatus,
         QuestionModel,
-        RegenerateUpdate,
         SpecInput,
+        SpecRecord,
         SpecResult,
-        StatusSnapshot,
         TaskDefinition,
         TaskInput,
         TaskResult,
+        TaskUpdate,
         TemplateRequest,
         VerifyResult,
     )
@@ -51,9 +53,7 @@ ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attemp
 # Projection writes must land eventually, even across a long database outage.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 TASK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=20),
-    maximum_attempts=5,
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
 )
 
 
@@ -62,7 +62,7 @@ class GenerationFailed(Exception):
 
 
 @workflow.defn
-class ProjectGenerationWorkflow:
+class ProjectGenerationWorkflow(ReviewHandlers):
     @workflow.init
     def __init__(self, input: ProjectGenerationInput) -> None:
         self._input = input
@@ -74,74 +74,94 @@ class ProjectGenerationWorkflow:
         self._answers_received = False
         self._decision: str | None = None  # approve | reject | regenerate
         self._decision_notes = ""
-        self._feedback: list[str] = []
-        self._spec_version = 0
+        self._feedback: list[str] = list(input.feedback)
+        self._spec_version = (input.approved_spec_version or 1) - 1
         self._tasks_total = 0
         self._tasks_done = 0
         self._error = ""
+        self._paused = False
+        self._failed_task: TaskUpdate | None = None
+        # Events and spec records that ride along with the next status write: one
+        # database round trip instead of two.
+        self._pending_events: list[EventRecord] = []
+        self._pending_spec: SpecRecord | None = None
+        self._pending_decision: DecisionRecord | None = None
+        self._events_made = 0
 
     @workflow.run
     async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
-        result: ProjectGenerationResult
         try:
             artifact = await self._generate()
-            await self._transition(ProjectStatus.READY, Phase.DONE, finished=True, artifact=artifact)
-            result = ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
         except (asyncio.CancelledError, CancelledError):
             # Cancellation is delivered once; the cleanup write below still runs.
             self._error = "Cancelled."
-            await self._transition(ProjectStatus.CANCELLED, Phase.CANCELLED, finished=True)
+            await self._transition(
+                ProjectStatus.CANCELLED,
+                Phase.CANCELLED,
+                finished=True,
+                close_tasks="cancelled",
+                events=[self._event("project_cancelled", {})],
+            )
             raise
         except (GenerationFailed, FailureError) as exc:
             self._error = self._error or _describe(exc)
-            await self._transition(ProjectStatus.FAILED, Phase.FAILED, finished=True)
+            await self._transition(
+                ProjectStatus.FAILED,
+                Phase.FAILED,
+                finished=True,
+                close_tasks="skipped",
+                task_updates=[self._failed_task] if self._failed_task else [],
+                events=[self._event("project_failed", {"error_message": self._error})],
+            )
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(self._error, type="GenerationFailed", non_retryable=True) from exc
+        await self._transition(
+            ProjectStatus.READY,
+            Phase.DONE,
+            finished=True,
+            artifact=artifact,
+            events=[self._event("project_ready", {"sha256": artifact.sha256, "size": artifact.size})],
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return result
+        return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
 
     async def _generate(self) -> ArtifactRef:
         inp = self._input
         await self._transition(ProjectStatus.GENERATING, Phase.CLARIFY, started=True)
         clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
         self._questions = clarified.questions
-        if self._questions and inp.wait_for_answers:
-            await self._transition(ProjectStatus.AWAITING_ANSWERS, Phase.AWAITING_ANSWERS)
+        if self._questions and inp.wait_for_answers and inp.approved_spec_version is None:
+            asked = [q.model_dump(mode="json") for q in self._questions]
+            await self._transition(
+                ProjectStatus.AWAITING_ANSWERS,
+                Phase.AWAITING_ANSWERS,
+                questions=self._questions,
+                events=[self._event("questions_asked", {"questions": asked})],
+            )
             await workflow.wait_condition(lambda: self._answers_received)
         # Without gates, a question nobody answered takes the template's default.
         for question in self._questions:
             self._answers.setdefault(question.id, question.default)
         self._questions = []
         request = self._request(clarified.template_digest)
-
-        while True:
-            await self._transition(ProjectStatus.GENERATING, Phase.SPEC)
-            self._spec_version += 1
-            spec: SpecResult = await self._engine(
-                WRITE_SPEC,
-                SpecInput(request=request, version=self._spec_version, feedback=self._feedback),
-                SpecResult,
-                f"spec v{self._spec_version}",
-            )
-            if not inp.require_approval:
-                break
-            await self._await_decision()
-            if self._decision == "approve":
-                break
-            if self._decision == "reject":
-                self._error = self._decision_notes or "The spec was rejected."
-                raise GenerationFailed(self._error)
-            self._decision = None  # regenerate: a new version goes back to review
+        spec = await self._spec_and_approval(request)
 
         await self._transition(ProjectStatus.GENERATING, Phase.DECOMPOSE)
         plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
         self._tasks_total = len(plan.tasks)
-
-        await self._transition(ProjectStatus.GENERATING, Phase.TASKS)
+        await self._transition(
+            ProjectStatus.GENERATING,
+            Phase.TASKS,
+            plan=plan,
+            events=[self._event("plan_created", {"tasks": len(plan.tasks), "merge_order": plan.merge_order})],
+        )
         try:
-            results = await run_dag(plan.tasks, inp.max_parallel_tasks, lambda t: self._run_task(request, t))
+            results = await run_dag(
+                plan.tasks, inp.max_parallel_tasks, lambda t: self._run_task(request, t), lambda: not self._paused
+            )
         except DagFailed as exc:
             self._error = f"Task {exc.task_id} failed: {_describe(exc.cause)}"
+            self._failed_task = TaskUpdate(task_id=exc.task_id, status="failed", error=_describe(exc.cause))
             raise GenerationFailed(self._error) from exc
 
         assemble = AssembleInput(
@@ -153,22 +173,68 @@ class ProjectGenerationWorkflow:
         )
         await self._transition(ProjectStatus.GENERATING, Phase.VERIFY)
         verified: VerifyResult = await self._engine(VERIFY, assemble, VerifyResult, "verify")
+        await self._transition(
+            ProjectStatus.GENERATING,
+            Phase.EXPORT if verified.ok else Phase.VERIFY,
+            verification=verified,
+            events=[self._event("verification_completed", verified.model_dump(mode="json"))],
+        )
         if not verified.ok:
             self._error = "Verification failed: " + "; ".join(verified.errors[:5])
             raise GenerationFailed(self._error)
-
-        await self._transition(ProjectStatus.GENERATING, Phase.EXPORT)
         exported: ExportResult = await self._engine(EXPORT, assemble, ExportResult, "export")
+        self._append_pending(
+            self._event(
+                "export_completed",
+                {**exported.artifact.model_dump(), "files": exported.files, "main_sha": exported.main_sha},
+            )
+        )
         return exported.artifact
 
-    async def _await_decision(self) -> None:
-        await self._transition(ProjectStatus.AWAITING_APPROVAL, Phase.AWAITING_APPROVAL)
-        timeout = timedelta(seconds=self._input.approval_timeout_seconds)
-        try:
-            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
-        except TimeoutError:
-            self._error = f"No approval was received within {_human(timeout)}."
-            raise GenerationFailed(self._error) from None
+    async def _spec_and_approval(self, request: TemplateRequest) -> SpecResult:
+        inp = self._input
+        while True:
+            await self._transition(ProjectStatus.GENERATING, Phase.SPEC)
+            self._spec_version += 1
+            spec: SpecResult = await self._engine(
+                WRITE_SPEC,
+                SpecInput(request=request, version=self._spec_version, feedback=self._feedback),
+                SpecResult,
+                f"spec v{self._spec_version}",
+            )
+            record = SpecRecord(
+                version=spec.version,
+                documents_key=spec.documents_key,
+                answers=request.answers,
+                feedback=list(self._feedback),
+            )
+            created = self._event("spec_version_created", {"version": spec.version})
+            if not inp.require_approval or inp.approved_spec_version is not None:
+                self._pending_spec = record
+                self._append_pending(created)
+                return spec
+            await self._transition(
+                ProjectStatus.AWAITING_APPROVAL, Phase.AWAITING_APPROVAL, spec=record, events=[created]
+            )
+            timeout = timedelta(seconds=inp.approval_timeout_seconds)
+            try:
+                await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+            except TimeoutError:
+                self._error = f"No approval was received within {_human(timeout)}."
+                raise GenerationFailed(self._error) from None
+            decision, notes = self._decision, self._decision_notes
+            self._decision = None
+            payload = {"version": spec.version, "notes": notes}
+            if decision == "approve":
+                self._pending_decision = DecisionRecord(version=spec.version, approved=True, notes=notes)
+                self._append_pending(self._event("spec_approved", payload))
+                return spec
+            if decision == "reject":
+                self._error = notes or "The spec was rejected."
+                self._pending_decision = DecisionRecord(version=spec.version, approved=False, notes=notes)
+                self._append_pending(self._event("spec_rejected", payload))
+                raise GenerationFailed(self._error)
+            self._append_pending(self._event("regenerate_requested", {"version": spec.version, "feedback": notes}))
 
     async def _run_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
         label = f"task {task.sequence}/{self._tasks_total}: {task.slug}"
@@ -205,18 +271,37 @@ class ProjectGenerationWorkflow:
             template_digest=digest,
         )
 
+    # --- the projection ----------------------------------------------------------------
+
+    def _event(self, type: str, payload: dict[str, Any], task_id: str | None = None) -> EventRecord:
+        # Deterministic and unique within a project: a replayed or retried write repeats
+        # the same keys, so the database stores each event once.
+        self._events_made += 1
+        key = f"{type}:{self._input.run_number}:{self._events_made}"
+        return EventRecord(type=type, key=key, payload=payload, task_id=task_id)
+
+    def _append_pending(self, event: EventRecord) -> None:
+        self._pending_events.append(event)
+
     async def _transition(
         self,
         status: ProjectStatus,
         phase: Phase,
         *,
+        events: Sequence[EventRecord] = (),
         started: bool = False,
         finished: bool = False,
         artifact: ArtifactRef | None = None,
+        **extra: Any,
     ) -> None:
         self._status, self._phase = status, phase
         self._seq += 1
         now = workflow.now()
+        changed = self._event("status_changed", {"status": status.value, "phase": phase.value})
+        batch = [*self._pending_events, *events, changed]
+        self._pending_events = []
+        spec, decision = extra.pop("spec", None) or self._pending_spec, self._pending_decision
+        self._pending_spec = self._pending_decision = None
         workflow.upsert_search_attributes([SA_STATUS.value_set(status.value), SA_PHASE.value_set(phase.value)])
         workflow.set_current_details(self._details())
         await workflow.execute_local_activity(
@@ -227,10 +312,16 @@ class ProjectGenerationWorkflow:
                 status=status,
                 phase=phase,
                 at=now,
+                run_number=self._input.run_number,
+                trigger=self._input.trigger,
                 error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
                 started_at=now if started else None,
                 finished_at=now if finished else None,
                 artifact=artifact,
+                events=batch,
+                spec=spec,
+                decision=decision,
+                **extra,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PROJECTION_RETRY,
@@ -240,103 +331,18 @@ class ProjectGenerationWorkflow:
     def _details(self) -> str:
         inp = self._input
         lines = [
-            f"**{inp.name}** (`{inp.slug}`), template `{inp.template}`, owner `{inp.owner}`",
-            f"Status: **{self._status.value}**, phase: {self._phase.value}",
+            f"**{inp.name}** (`{inp.slug}`), template `{inp.template}`, owner `{inp.owner}`, run {inp.run_number}",
+            f"Status: **{self._status.value}**, phase: {self._phase.value}" + (" (paused)" if self._paused else ""),
         ]
         if self._tasks_total:
             lines.append(f"Tasks: {self._tasks_done}/{self._tasks_total} done")
         if self._phase == Phase.AWAITING_APPROVAL:
-            lines.append(f"Spec v{self._spec_version} awaits review: signal `approve`, `reject` or `regenerate`.")
+            lines.append(f"Spec v{self._spec_version} awaits review: update or signal `approve` or `reject`.")
+        if self._phase == Phase.AWAITING_ANSWERS:
+            lines.append(f"{len(self._questions)} questions await answers: update or signal `answers`.")
         if self._error:
             lines.append(f"Error: {self._error}")
         return "\n\n".join(lines)
-
-    # --- queries, updates and signals -------------------------------------------------
-
-    @workflow.query
-    def status(self) -> StatusSnapshot:
-        return StatusSnapshot(
-            project_id=self._input.project_id,
-            status=self._status,
-            phase=self._phase,
-            spec_version=self._spec_version,
-            tasks_total=self._tasks_total,
-            tasks_done=self._tasks_done,
-            questions=self._questions,
-            error_message=self._error,
-        )
-
-    @workflow.update
-    def approve(self, update: ApprovalUpdate) -> StatusSnapshot:
-        self._decide("approve", update.notes)
-        return self.status()
-
-    @approve.validator
-    def _validate_approve(self, update: ApprovalUpdate) -> None:
-        self._require_phase(Phase.AWAITING_APPROVAL)
-
-    @workflow.update
-    def reject(self, update: ApprovalUpdate) -> StatusSnapshot:
-        self._decide("reject", update.notes)
-        return self.status()
-
-    @reject.validator
-    def _validate_reject(self, update: ApprovalUpdate) -> None:
-        self._require_phase(Phase.AWAITING_APPROVAL)
-
-    @workflow.update
-    def regenerate(self, update: RegenerateUpdate) -> StatusSnapshot:
-        self._feedback.append(update.feedback)
-        self._decide("regenerate", update.feedback)
-        return self.status()
-
-    @regenerate.validator
-    def _validate_regenerate(self, update: RegenerateUpdate) -> None:
-        self._require_phase(Phase.AWAITING_APPROVAL)
-        if not update.feedback.strip():
-            raise ApplicationError("feedback must not be empty", type="InvalidInput")
-
-    @workflow.update
-    def answers(self, update: AnswersUpdate) -> StatusSnapshot:
-        self._answers.update(update.answers)
-        self._answers_received = True
-        return self.status()
-
-    @answers.validator
-    def _validate_answers(self, update: AnswersUpdate) -> None:
-        self._require_phase(Phase.AWAITING_ANSWERS)
-        unknown = sorted(set(update.answers) - {q.id for q in self._questions})
-        if unknown:
-            raise ApplicationError(f"unknown question: {unknown[0]}", type="InvalidInput")
-
-    @workflow.signal(name="approve")
-    def approve_signal(self, update: ApprovalUpdate) -> None:
-        self._signal("approve", self._validate_approve, self.approve, update)
-
-    @workflow.signal(name="reject")
-    def reject_signal(self, update: ApprovalUpdate) -> None:
-        self._signal("reject", self._validate_reject, self.reject, update)
-
-    def _signal(self, name: str, validate: Any, apply: Any, update: Any) -> None:
-        # Scripts may signal instead of updating; the same validation applies, and an
-        # invalid signal is logged and dropped rather than failing the workflow.
-        try:
-            validate(update)
-        except ApplicationError as exc:
-            workflow.logger.warning("ignored %s signal: %s", name, exc)
-            return
-        apply(update)
-
-    def _decide(self, decision: str, notes: str) -> None:
-        self._decision, self._decision_notes = decision, notes
-
-    def _require_phase(self, phase: Phase) -> None:
-        if self._phase != phase or self._decision is not None:
-            raise ApplicationError(
-                f"the project is {self._status.value} (phase {self._phase.value}), not {phase.value}",
-                {"current_status": self._status.value, "phase": self._phase.value},
-                type="InvalidState",
-            )
 
 
 def _describe(exc: BaseException) -> str:

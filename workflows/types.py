@@ -71,6 +71,13 @@ class ProjectGenerationInput(BaseModel):
     max_parallel_tasks: int = Field(default=4, ge=1, le=64)
     approval_timeout_seconds: float = Field(default=7 * 24 * 3600, gt=0)
     run_number: int = 1
+    trigger: str = "create"  # or "retry"
+    owner_id: int | None = None
+    webhook_url: str | None = None
+    # A retry rebuilds the approved spec version from its answers and feedback, with no
+    # new questions and no new approval.
+    approved_spec_version: int | None = None
+    feedback: list[str] = Field(default_factory=list)
 
 
 class ArtifactRef(BaseModel):
@@ -88,16 +95,54 @@ class QuestionModel(BaseModel):
     help: str = ""
 
 
+class EventRecord(BaseModel):
+    type: str
+    key: str  # dedup key: the same event written twice is stored once
+    payload: dict[str, Any] = Field(default_factory=dict)
+    task_id: str | None = None
+
+
+class TaskUpdate(BaseModel):
+    task_id: str
+    status: str
+    error: str = ""
+
+
+class SpecRecord(BaseModel):
+    version: int
+    documents_key: str
+    answers: dict[str, Any]
+    feedback: list[str]
+
+
+class DecisionRecord(BaseModel):
+    version: int
+    approved: bool
+    notes: str = ""
+
+
 class ProjectionInput(BaseModel):
+    """One write of the workflow's state to the database, in one transaction."""
+
     project_id: int
     seq: int
     status: ProjectStatus
     phase: Phase
     at: datetime
+    run_number: int = 1
+    trigger: str = "create"
     error_message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     artifact: ArtifactRef | None = None
+    events: list[EventRecord] = Field(default_factory=list)
+    questions: list[QuestionModel] | None = None  # None leaves them as they are
+    spec: SpecRecord | None = None
+    decision: DecisionRecord | None = None
+    plan: PlanResult | None = None
+    verification: VerifyResult | None = None
+    task_updates: list[TaskUpdate] = Field(default_factory=list)
+    close_tasks: str | None = None  # "skipped" or "cancelled": what never ran
 
 
 class TemplateRequest(BaseModel):
@@ -203,6 +248,10 @@ class RegenerateUpdate(BaseModel):
     feedback: str
 
 
+class PauseUpdate(BaseModel):
+    reason: str = ""
+
+
 class StatusSnapshot(BaseModel):
     project_id: int
     status: ProjectStatus
@@ -212,3 +261,24 @@ class StatusSnapshot(BaseModel):
     tasks_done: int
     questions: list[QuestionModel]
     error_message: str = ""
+    paused: bool = False
+
+
+# Webhooks (Standard Webhooks): the workflow picks the id and the timestamp, so every
+# retry of one delivery carries the same ``webhook-id`` and the same body.
+DELIVER_WEBHOOK = "deliver_webhook"
+
+
+class WebhookDelivery(BaseModel):
+    project_id: int
+    owner_id: int
+    url: str
+    webhook_id: str
+    event_type: str
+    payload: dict[str, Any]
+    timestamp: datetime
+
+
+class WebhookResult(BaseModel):
+    status_code: int
+    attempts: int

@@ -1,0 +1,187 @@
+"""Runs, tasks, spec versions and the ordered event log of a project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from store.models import Event, Project, Run, SpecVersion, Task
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    key: str  # the same write twice (an activity retry) carries the same key
+    payload: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+
+
+def append_events(session: Session, *, project_id: int, events: list[NewEvent], at: datetime) -> list[int]:
+    """Append events in order; each gets the project's next number. The project row is
+    locked first (and on SQLite the session holds the write lock), so numbers are handed
+    out and committed one writer at a time: no reader ever sees N+1 before N."""
+    if not events:
+        return []
+    project = session.scalars(select(Project).where(Project.id == project_id).with_for_update()).one()
+    keys = [e.key for e in events]
+    seen = set(
+        session.scalars(select(Event.dedup_key).where(Event.project_id == project_id, Event.dedup_key.in_(keys)))
+    )
+    numbers = []
+    for event in events:
+        if event.key in seen:
+            continue
+        seen.add(event.key)
+        project.event_seq += 1
+        session.add(
+            Event(
+                project_id=project_id,
+                seq=project.event_seq,
+                type=event.type,
+                task_id=event.task_id,
+                payload=event.payload,
+                dedup_key=event.key,
+                created_at=at,
+            )
+        )
+        numbers.append(project.event_seq)
+    session.flush()
+    return numbers
+
+
+def list_events(
+    session: Session, *, project_id: int, after: int, limit: int, type: str | None = None, task_id: str | None = None
+) -> list[Event]:
+    conditions = [Event.project_id == project_id, Event.seq > after]
+    if type is not None:
+        conditions.append(Event.type == type)
+    if task_id is not None:
+        conditions.append(Event.task_id == task_id)
+    return list(session.scalars(select(Event).where(*conditions).order_by(Event.seq).limit(limit)))
+
+
+def get_run(session: Session, *, project_id: int, number: int) -> Run | None:
+    return session.scalars(select(Run).where(Run.project_id == project_id, Run.number == number)).one_or_none()
+
+
+def ensure_run(session: Session, *, project_id: int, number: int, trigger: str, at: datetime) -> Run:
+    run = get_run(session, project_id=project_id, number=number)
+    if run is None:
+        run = Run(project_id=project_id, number=number, trigger=trigger, status="queued", created_at=at, updated_at=at)
+        session.add(run)
+        session.flush()
+    return run
+
+
+def list_runs(session: Session, *, project_id: int) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.project_id == project_id).order_by(Run.number)))
+
+
+def task_summaries(session: Session, *, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    rows = session.execute(
+        select(Task.run_id, Task.status, func.count(Task.id))
+        .where(Task.run_id.in_(run_ids))
+        .group_by(Task.run_id, Task.status)
+    )
+    summary: dict[int, dict[str, int]] = {run_id: {} for run_id in run_ids}
+    for run_id, status, count in rows:
+        summary[run_id][status] = count
+    return summary
+
+
+def ensure_tasks(session: Session, *, run: Run, project_id: int, definitions: list[dict[str, Any]]) -> None:
+    existing = set(session.scalars(select(Task.key).where(Task.run_id == run.id)))
+    for definition in definitions:
+        if definition["id"] in existing:
+            continue
+        session.add(
+            Task(
+                run_id=run.id,
+                project_id=project_id,
+                key=definition["id"],
+                slug=definition["slug"],
+                sequence=definition["sequence"],
+                status="pending",
+                definition=definition,
+                files=[],
+            )
+        )
+    session.flush()
+
+
+def list_tasks(session: Session, *, run_id: int) -> list[Task]:
+    return list(session.scalars(select(Task).where(Task.run_id == run_id).order_by(Task.sequence)))
+
+
+def get_task(session: Session, *, run_id: int, key: str) -> Task | None:
+    return session.scalars(select(Task).where(Task.run_id == run_id, Task.key == key)).one_or_none()
+
+
+def update_task(session: Session, *, run_id: int, key: str, only_from: tuple[str, ...] = (), **values: Any) -> None:
+    """Change one task row; with ``only_from``, only while its status is one of those (so a
+    late retry never turns a finished task back into a running one)."""
+    stmt = update(Task).where(Task.run_id == run_id, Task.key == key)
+    if only_from:
+        stmt = stmt.where(Task.status.in_(only_from))
+    session.execute(stmt.values(**values))
+
+
+def close_open_tasks(session: Session, *, run_id: int, status: str, at: datetime) -> None:
+    """At the end of a failed or cancelled run: what never started is skipped or cancelled."""
+    session.execute(
+        update(Task).where(Task.run_id == run_id, Task.status == "pending").values(status=status, finished_at=at)
+    )
+    session.execute(
+        update(Task)
+        .where(Task.run_id == run_id, Task.status == "running")
+        .values(status="cancelled" if status == "cancelled" else "failed", finished_at=at)
+    )
+
+
+def record_spec_version(
+    session: Session,
+    *,
+    project_id: int,
+    version: int,
+    documents: dict[str, str],
+    answers: dict[str, Any],
+    feedback: list[str],
+    at: datetime,
+) -> None:
+    found = session.scalars(
+        select(SpecVersion).where(SpecVersion.project_id == project_id, SpecVersion.version == version)
+    ).one_or_none()
+    if found is None:
+        session.add(
+            SpecVersion(
+                project_id=project_id,
+                version=version,
+                documents=documents,
+                answers=answers,
+                feedback=feedback,
+                created_at=at,
+            )
+        )
+    session.execute(
+        update(Project).where(Project.id == project_id, Project.spec_version < version).values(spec_version=version)
+    )
+
+
+def decide_spec(session: Session, *, project_id: int, version: int, approved_at: datetime | None, notes: str) -> None:
+    session.execute(
+        update(SpecVersion)
+        .where(SpecVersion.project_id == project_id, SpecVersion.version == version)
+        .values(approved_at=approved_at, decision_notes=notes)
+    )
+    if approved_at is not None:
+        session.execute(update(Project).where(Project.id == project_id).values(approved_at=approved_at))
+
+
+def list_spec_versions(session: Session, *, project_id: int) -> list[SpecVersion]:
+    return list(
+        session.scalars(select(SpecVersion).where(SpecVersion.project_id == project_id).order_by(SpecVersion.version))
+    )
