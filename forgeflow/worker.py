@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
+from activities.task_records import TaskRecorder
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
 from store.artifacts import LocalArtifactStore
@@ -32,8 +33,9 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     }
     artifacts = LocalArtifactStore(settings.artifact_dir)
     generation = GenerationActivities(artifacts, **options)
+    generation.recorder = TaskRecorder(db)
     assembly = AssemblyActivities(artifacts, **options)
-    projection = ProjectionActivities(db)
+    projection = ProjectionActivities(db, artifacts)
     return [
         projection.record_projection,
         generation.clarify,
