@@ -10,11 +10,14 @@ from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from api.errors import auth_required, insufficient_scope
+from api.errors import auth_required, insufficient_scope, project_not_found
+from api.ratelimit import resolve_identity
 from forgeflow.settings import Settings
 from store.artifacts import LocalArtifactStore
 from store.db import Database
-from store.keys import Identity, authenticate
+from store.keys import Identity
+from store.models import Project
+from store.projects import get_project
 
 # Declared for the OpenAPI document; the lookup itself is in ``read_api_key``.
 _header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKeyHeader")
@@ -67,10 +70,8 @@ def get_identity(
     _q: Annotated[str | None, Depends(_query_scheme)],
 ) -> Identity:
     key = read_api_key(request)
-    if not key or len(key) > 200:
-        raise auth_required()
-    with db.session() as session:
-        identity = authenticate(session, plaintext=key)
+    # Authenticated and counted against the key's rate limit (429 rate_limited) at once.
+    identity = resolve_identity(db=db, settings=get_settings(request), scope=request.scope, key=key)
     if identity is None:
         raise auth_required()
     request.state.identity = identity
@@ -93,3 +94,31 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
 ReaderDep = Annotated[Identity, Depends(require_scope("projects:read"))]
 CreatorDep = Annotated[Identity, Depends(require_scope("projects:create"))]
+ApproverDep = Annotated[Identity, Depends(require_scope("projects:approve"))]
+CancellerDep = Annotated[Identity, Depends(require_scope("projects:cancel"))]
+
+
+def owned_project(scope: str) -> Callable[..., Project]:
+    """The caller's project from the path, after the scope check; another owner's is a 404."""
+
+    # Passed as a default, not in the annotation: annotations here are strings resolved
+    # in module scope, where this closure's ``scope`` does not exist.
+    scoped = Depends(require_scope(scope))
+
+    def load(
+        project_id: int,
+        session: Annotated[Session, Depends(get_session)],
+        identity: Identity = scoped,
+    ) -> Project:
+        project = get_project(session, owner_id=identity.owner_id, project_id=project_id)
+        if project is None:
+            raise project_not_found(project_id)
+        return project
+
+    return load
+
+
+ReadableProject = Annotated[Project, Depends(owned_project("projects:read"))]
+CreatableProject = Annotated[Project, Depends(owned_project("projects:create"))]
+ApprovableProject = Annotated[Project, Depends(owned_project("projects:approve"))]
+CancellableProject = Annotated[Project, Depends(owned_project("projects:cancel"))]

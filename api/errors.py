@@ -132,11 +132,8 @@ def invalid_state(message: str, current_status: str) -> ApiError:
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(
-        status_code=error.status_code,
-        content=ErrorResponse(error=error.body).model_dump(mode="json"),
-        headers=error.headers,
-    )
+    content, headers = with_request_id(ErrorResponse(error=error.body).model_dump(mode="json"), error.headers)
+    return JSONResponse(status_code=error.status_code, content=content, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -238,3 +235,63 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "Temporary queueing failure (retryable)",
     }.items()
 }
+
+
+# Request plumbing: the request id in every error body, rate limits, idempotency keys.
+
+
+def with_request_id(
+    content: dict[str, Any], headers: dict[str, str] | None
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """``details.request_id`` and the ``X-Request-ID`` header, for errors raised in a request."""
+    from api.request_context import REQUEST_ID_HEADER, current_request_id
+
+    request_id = current_request_id()
+    if request_id is None:
+        return content, headers
+    content["error"]["details"]["request_id"] = request_id
+    return content, {**(headers or {}), REQUEST_ID_HEADER: request_id}
+
+
+def rate_limited(limit: int, retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        "quota",
+        f"Rate limit of {limit} requests per minute exceeded for this API key.",
+        retryable=True,
+        details={"limit": limit, "retry_after": retry_after, "retry_guidance": f"Retry after {retry_after} s."},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def invalid_idempotency_key(max_length: int) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_idempotency_key",
+        "validation",
+        f"Idempotency-Key must be 1 to {max_length} characters.",
+        details={"field": "Idempotency-Key", "max_length": max_length},
+    )
+
+
+def idempotency_key_mismatch() -> ApiError:
+    return ApiError(
+        422,
+        "idempotency_key_mismatch",
+        "validation",
+        "This Idempotency-Key was already used with a different request.",
+        details={"field": "Idempotency-Key"},
+    )
+
+
+def idempotency_key_in_use(retry_after: int) -> ApiError:
+    return ApiError(
+        409,
+        "idempotency_key_in_use",
+        "retryable",
+        "A request with this Idempotency-Key is still being processed.",
+        retryable=True,
+        details={"field": "Idempotency-Key", "retry_guidance": f"Retry after {retry_after} s."},
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, projects
+from api.idempotency import IdempotencyMiddleware
+from api.request_context import RequestIdMiddleware
+from api.routes import events, files, health, lifecycle, projects, runs, webhooks
 from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
@@ -36,6 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(projects.router, prefix="/api/v1")
+    # Added last is outermost: every response, replays and their errors too, carries the request id.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    for resource in (projects, lifecycle, runs, events, files):
+        app.include_router(resource.router, prefix="/api/v1")
+    app.include_router(webhooks.router, prefix="/api/v1")
     app.include_router(health.router)
     return app

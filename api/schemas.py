@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SerializerFunctionWrapHandler, model_serializer
 
 from store.models import Project
 
@@ -46,6 +46,10 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
     template: str | None = Field(default=None, max_length=100, description="Template id (default: djass-saas)")
+    answers: dict[str, Any] | None = Field(default=None, description="More template variables, by name")
+    require_approval: bool | None = Field(default=None, description="Wait for the spec to be approved")
+    ask_questions: bool | None = Field(default=None, description="Wait for answers to what the request left open")
+    webhook_url: str | None = Field(default=None, max_length=2000, description="Receives every status change")
     project_name: str = Field(min_length=1, max_length=200)
     project_slug: str | None = Field(default=None, max_length=200)
     project_description: str | None = Field(default=None, max_length=5000)
@@ -68,7 +72,14 @@ class ProjectCreate(BaseModel):
     use_ci: Flag | None = None
 
 
+OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")
+EXTENSION_FIELDS = ("phase", "template", "current_run", "spec_version")
+
+
 class ProjectPublic(BaseModel):
+    """The v1 project. Projects created with any lifecycle option also carry ``phase``,
+    ``template``, ``current_run`` and ``spec_version``; v1 clients never see them."""
+
     id: int
     name: str
     slug: str
@@ -80,10 +91,25 @@ class ProjectPublic(BaseModel):
     finished_at: OptionalTimestamp
     artifact_ready: bool
     input_payload: dict[str, Any]
+    phase: str | None = None
+    template: str | None = None
+    current_run: int | None = None
+    spec_version: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _v1_unless_opted_in(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.phase is None:
+            for name in EXTENSION_FIELDS:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def of(cls, project: Project) -> ProjectPublic:
-        return cls.model_validate(project, from_attributes=True)
+        public = cls.model_validate(project, from_attributes=True)
+        if not any(name in project.input_payload for name in OPT_IN_FIELDS):
+            public.phase = public.template = public.current_run = public.spec_version = None
+        return public
 
 
 class ProjectEnvelope(BaseModel):

@@ -20,6 +20,7 @@ from engine.context import validate_answers
 from engine.slugs import normalise_project_slug
 from engine.templates import DEFAULT_TEMPLATE_ID as DEFAULT_TEMPLATE
 from engine.templates import Template, available_templates, load_template
+from forgeflow.netguard import WebhookURLError, check_webhook_url
 from forgeflow.settings import Settings
 from store.db import Database
 from store.keys import Identity
@@ -41,12 +42,16 @@ log = logging.getLogger("forgeflow.api")
 START_TIMEOUT = timedelta(seconds=10)
 
 
+RUN_OPTIONS = ("require_approval", "ask_questions", "webhook_url")
+
+
 @dataclass(frozen=True)
 class NormalisedRequest:
     template: Template
     slug: str
     payload: dict[str, Any]  # echoed as input_payload
     answers: dict[str, Any]  # the template context the workflow starts from
+    options: dict[str, Any]  # require_approval, ask_questions, webhook_url
 
 
 def normalise_request(body: ProjectCreate, identity: Identity, settings: Settings) -> NormalisedRequest:
@@ -54,6 +59,8 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     name), an empty author_email filled from the owner's, absent fields left out so the
     template's defaults apply, everything checked against the template's variables."""
     payload = body.model_dump(exclude_none=True)
+    options: dict[str, Any] = {k: payload.pop(k) for k in RUN_OPTIONS if k in payload}
+    extra_answers: dict[str, Any] = payload.pop("answers", {})
     template_id = payload.pop("template", None) or DEFAULT_TEMPLATE
     try:
         template = load_template(template_id, template_path=settings.template_path)
@@ -69,13 +76,25 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
         payload["project_slug"] = slug
     if "author_email" in template.variables and not payload.get("author_email"):
         payload["author_email"] = identity.owner_email
+    for name, value in extra_answers.items():
+        if name in payload and payload[name] != value:
+            raise invalid_field(f"answers.{name}", f"differs from the top-level {name}")
     try:
-        answers = validate_answers(template, payload)
+        answers = validate_answers(template, {**payload, **extra_answers})
     except InvalidAnswer as exc:
         raise invalid_field(exc.field, exc.message) from exc
+    if "webhook_url" in options:
+        try:
+            check_webhook_url(options["webhook_url"], allow_private=settings.webhook_allow_private)
+        except WebhookURLError as exc:
+            raise invalid_field("webhook_url", str(exc)) from exc
+    # The echo: the request as normalised, opt-in fields included.
     if template_id != DEFAULT_TEMPLATE:
         payload["template"] = template_id
-    return NormalisedRequest(template=template, slug=slug, payload=payload, answers=answers)
+    if extra_answers:
+        payload["answers"] = extra_answers
+    payload.update(options)
+    return NormalisedRequest(template=template, slug=slug, payload=payload, answers=answers, options=options)
 
 
 async def start_project(
@@ -95,6 +114,8 @@ async def start_project(
                 description=body.project_description or "",
                 template=template,
                 input_payload=request.payload,
+                require_approval=bool(request.options.get("require_approval")),
+                webhook_url=request.options.get("webhook_url"),
             )
 
     try:
@@ -111,6 +132,10 @@ async def start_project(
         answers=request.answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
+        require_approval=bool(request.options.get("require_approval")),
+        wait_for_answers=bool(request.options.get("ask_questions")),
+        webhook_url=request.options.get("webhook_url"),
+        owner_id=identity.owner_id,
     )
     try:
         await temporal.start_workflow(

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     # Comma-separated template ids whose hooks and check commands may run (built-ins always).
     trusted_templates: str = ""
     log_level: str = "INFO"
+    # A comment line on idle event streams, so proxies and clients see the stream alive.
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Requests per API key per fixed one-minute window, counted in the database; 0 disables.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    # How long a completed Idempotency-Key is replayed before it may be pruned.
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # Fernet key(s) that encrypt webhook signing secrets at rest; comma-separated, the first
+    # encrypts, all decrypt (rotation). Unset: one is generated into <data_dir>/secret.key.
+    secret_key: str | None = Field(default=None, repr=False)
+    # Let webhook URLs reach loopback, private and link-local addresses (dev and tests only).
+    webhook_allow_private: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,10 +16,12 @@ from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
+from activities.webhooks import WebhookActivities
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
 from store.artifacts import LocalArtifactStore
 from store.db import Database
+from store.webhooks import load_cipher
 from workflows.project_generation import ProjectGenerationWorkflow
 
 log = logging.getLogger("forgeflow.worker")
@@ -36,8 +38,11 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     generation.recorder = TaskRecorder(db)
     assembly = AssemblyActivities(artifacts, **options)
     projection = ProjectionActivities(db, artifacts)
+    cipher = load_cipher(settings.secret_key, settings.data_dir)
+    webhooks = WebhookActivities(db, cipher, allow_private=settings.webhook_allow_private)
     return [
         projection.record_projection,
+        webhooks.deliver_webhook,
         generation.clarify,
         generation.write_spec,
         generation.decompose,

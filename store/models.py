@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import LargeBinary, TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -179,3 +179,51 @@ class Event(Base):
     # Activities run at least once; the same write twice carries the same key.
     dedup_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookSecret(Base):
+    """An owner's Standard Webhooks signing secret (``whsec_...``). Encrypted with the
+    server key, not hashed: the worker needs the secret itself to sign deliveries."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), unique=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class RateLimitWindow(Base):
+    """Requests one API key made in one fixed one-minute window; one upsert per request."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    # Unix time (seconds) at which the window starts; a multiple of 60.
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyRecord(Base):
+    """An ``Idempotency-Key`` of one owner: claimed by the first request, then holding
+    its response (status, headers, body) for replay until it expires."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of method, path and canonical JSON body.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # None while the first request is still running.
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_headers: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # When the running request claimed the key; a stale claim may be taken over.
+    locked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -37,6 +37,8 @@ def create_project(
     description: str,
     template: str,
     input_payload: dict[str, Any],
+    require_approval: bool = False,
+    webhook_url: str | None = None,
 ) -> Project:
     """Insert a queued project, counting the owner's quota inside the same transaction.
 
@@ -59,6 +61,8 @@ def create_project(
         input_payload=input_payload,
         created_at=now,
         updated_at=now,
+        require_approval=require_approval,
+        webhook_url=webhook_url,
     )
     session.add(project)
     session.flush()
@@ -119,7 +123,11 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
     if projection.error_message is not None:
         values["error_message"] = projection.error_message
     if projection.started_at is not None:
-        values["started_at"] = projection.started_at
+        # A (new) run starts: what the previous run left behind no longer holds.
+        values.update(
+            started_at=projection.started_at, finished_at=None, error_message="", artifact_ready=False,
+            artifact_key=None, artifact_sha256=None, artifact_size=None,
+        )
     if projection.finished_at is not None:
         values["finished_at"] = projection.finished_at
     if projection.artifact_key is not None:
@@ -138,3 +146,18 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
     if not changed and session.get(Project, projection.project_id) is None:
         raise ProjectMissing(f"project {projection.project_id} does not exist")
     return changed
+
+
+def update_details(session: Session, *, project: Project, name: str | None, description: str | None) -> None:
+    """Name and description are the client's labels, not generation state: they change
+    here directly, and the run keeps generating from what it was given."""
+    if name is not None:
+        project.name = name
+    if description is not None:
+        project.description = description
+    project.updated_at = utcnow()
+
+
+def archive_project(session: Session, *, project: Project) -> None:
+    project.archived_at = utcnow()
+    project.updated_at = project.archived_at

@@ -8,7 +8,9 @@ import shutil
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
@@ -65,3 +67,10 @@ class LiveServer:
     async def __aexit__(self, *exc: object) -> None:
         self.server.should_exit = True
         await self._task
+
+
+def error_body(response: httpx.Response) -> dict[str, Any]:
+    """An error body without ``details.request_id``, after checking it is the response's X-Request-ID."""
+    body: dict[str, Any] = response.json()
+    assert body["error"]["details"].pop("request_id") == response.headers["x-request-id"]
+    return body

@@ -68,14 +68,16 @@ class ProjectGenerationWorkflow(ReviewHandlers):
         self._input = input
         self._status = ProjectStatus.QUEUED
         self._phase = Phase.QUEUED
-        self._seq = 0
+        # Status writes are numbered across runs, so a retry's writes always land after
+        # everything the earlier run wrote.
+        self._seq = (input.run_number - 1) * 1_000_000
         self._answers: dict[str, Any] = dict(input.answers)
         self._questions: list[QuestionModel] = []
         self._answers_received = False
         self._decision: str | None = None  # approve | reject | regenerate
         self._decision_notes = ""
         self._feedback: list[str] = list(input.feedback)
-        self._spec_version = (input.approved_spec_version or 1) - 1
+        self._spec_version = (input.approved_spec_version or input.first_spec_version) - 1
         self._tasks_total = 0
         self._tasks_done = 0
         self._error = ""

@@ -77,6 +77,7 @@ class ProjectGenerationInput(BaseModel):
     # A retry rebuilds the approved spec version from its answers and feedback, with no
     # new questions and no new approval.
     approved_spec_version: int | None = None
+    first_spec_version: int = 1
     feedback: list[str] = Field(default_factory=list)
 
 

@@ -6,9 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     ArtifactsDep,
+    CancellableProject,
+    CreatableProject,
     CreatorDep,
     DatabaseDep,
     ReaderDep,
@@ -16,7 +19,9 @@ from api.deps import (
     SettingsDep,
     TemporalDep,
 )
-from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
+from api.errors import ERROR_RESPONSES, ApiError, invalid_state, project_not_found
+from api.lifecycle_schemas import ArchivedProject, ProjectUpdate
+from api.lifecycle_service import cancel_project
 from api.schemas import (
     ProjectCreate,
     ProjectEnvelope,
@@ -27,8 +32,10 @@ from api.schemas import (
     ProjectStatusPublic,
 )
 from api.services import start_project
+from store.lifecycle import NewEvent, append_events
 from store.models import Project
-from store.projects import get_project, list_projects
+from store.projects import archive_project, get_project, list_projects, update_details
+from workflows.types import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
 
@@ -111,3 +118,36 @@ def read_project_artifact(
             "X-Content-SHA256": project.artifact_sha256 or "",
         },
     )
+
+
+@router.patch("/{project_id}", response_model=ProjectPublic, summary="Rename or redescribe a project")
+def update_project(body: ProjectUpdate, project: CreatableProject, db: DatabaseDep) -> ProjectPublic:
+    # A write transaction of its own: the event number is handed out under its lock.
+    with db.session(write_lock=True) as session:
+        row = get_project(session, owner_id=project.owner_id, project_id=project.id)
+        if row is None:
+            raise project_not_found(project.id)
+        update_details(session, project=row, name=body.name, description=body.description)
+        changes = body.model_dump(exclude_none=True)
+        event = NewEvent(type="project_updated", key=f"project_updated:{row.updated_at.isoformat()}", payload=changes)
+        append_events(session, project_id=row.id, events=[event], at=row.updated_at)
+        return ProjectPublic.of(row)
+
+
+@router.delete("/{project_id}", response_model=ArchivedProject, summary="Cancel if running, then archive")
+async def delete_project(project: CancellableProject, db: DatabaseDep, temporal: TemporalDep) -> ArchivedProject:
+    if project.status not in TERMINAL_STATUSES:
+        try:
+            await cancel_project(temporal=temporal, project=project)
+        except ApiError as exc:
+            if exc.status_code != 409:  # 409: the run ended meanwhile; archiving is all that is left
+                raise
+
+    def archive() -> None:
+        with db.session() as session:
+            row = get_project(session, owner_id=project.owner_id, project_id=project.id)
+            if row is not None:
+                archive_project(session, project=row)
+
+    await run_in_threadpool(archive)
+    return ArchivedProject(id=project.id, status="archived")

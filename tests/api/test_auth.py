@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from store.keys import revoke_key
 from store.models import ApiKey
+from tests.support import error_body
 
 AUTH_REQUIRED = {
     "error": {
@@ -24,13 +25,13 @@ AUTH_REQUIRED = {
 async def test_missing_key_is_401_with_the_seed_body(http):
     response = await http.get("/projects")
     assert response.status_code == 401
-    assert response.json() == AUTH_REQUIRED
+    assert error_body(response) == AUTH_REQUIRED
 
 
 async def test_unknown_key_is_401(http):
     response = await http.get("/projects", headers={"X-API-Key": "ff_not-a-real-key"})
     assert response.status_code == 401
-    assert response.json() == AUTH_REQUIRED
+    assert error_body(response) == AUTH_REQUIRED
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "Api-Key", "apikey", "token", "bearer"])
@@ -73,7 +74,7 @@ async def test_scoped_key_without_create_scope_is_403(http, make_key):
     key = make_key(scopes=["projects:read"])
     response = await http.post("/projects", json={"project_name": "X"}, headers={"X-API-Key": key.key})
     assert response.status_code == 403
-    assert response.json() == {
+    assert error_body(response) == {
         "error": {
             "code": "insufficient_scope",
             "category": "auth",
@@ -90,7 +91,7 @@ async def test_scoped_key_without_read_scope_is_403(http, make_key, path):
     key = make_key(scopes=["projects:create"])
     response = await http.get(path, headers={"X-API-Key": key.key})
     assert response.status_code == 403
-    assert response.json()["error"]["details"] == {"required_scope": "projects:read"}
+    assert error_body(response)["error"]["details"] == {"required_scope": "projects:read"}
     assert response.json()["error"]["message"] == "API key is missing required scope: projects:read"
 
 
@@ -106,4 +107,4 @@ async def test_revoked_and_expired_keys_are_401(http, make_key, db):
     for key in (revoked, expired):
         response = await http.get("/projects", headers={"X-API-Key": key.key})
         assert response.status_code == 401
-        assert response.json() == AUTH_REQUIRED
+        assert error_body(response) == AUTH_REQUIRED

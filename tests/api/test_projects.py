@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from store.models import Project
+from tests.support import error_body
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 PROJECT_FIELDS = {
@@ -78,7 +79,7 @@ async def test_slug_normalisation(http, auth, name, slug, expected):
 async def test_invalid_slug_is_400_with_the_seed_body(http, auth, body):
     response = await http.post("/projects", json={"project_name": "Acme", **body}, headers=auth)
     assert response.status_code == 400
-    assert response.json() == {
+    assert error_body(response) == {
         "error": {
             "code": "invalid_project_slug",
             "category": "validation",
@@ -186,7 +187,7 @@ async def test_another_owners_project_is_404(http, auth, make_key, suffix):
     for project_id in (project["id"], 999999):
         response = await http.get(f"/projects/{project_id}{suffix}", headers=stranger)
         assert response.status_code == 404
-        assert response.json() == {
+        assert error_body(response) == {
             "error": {
                 "code": "project_not_found",
                 "category": "validation",
@@ -211,7 +212,7 @@ async def test_quota_is_429_with_the_seed_body(http, make_key):
         assert (await create(http, auth)).status_code == 201
     response = await create(http, auth)
     assert response.status_code == 429
-    assert response.json() == {
+    assert error_body(response) == {
         "error": {
             "code": "quota_exceeded",
             "category": "quota",
@@ -227,7 +228,7 @@ async def test_artifact_before_ready_is_409(http, auth):
     response = await http.get(f"/projects/{project['id']}/artifact", headers=auth)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_state"
-    assert response.json()["error"]["details"] == {"current_status": "queued"}
+    assert error_body(response)["error"]["details"] == {"current_status": "queued"}
 
 
 async def test_framework_errors_use_the_error_contract(http, auth):

@@ -7,7 +7,7 @@ import socket
 from sqlalchemy import func, select
 
 from store.models import Project
-from tests.support import LiveServer
+from tests.support import LiveServer, error_body
 
 
 def closed_port() -> int:
@@ -28,7 +28,7 @@ async def test_create_answers_503_and_leaves_nothing(settings, make_key, db):
             "/projects", json={"project_name": "Acme CRM"}, headers={"X-API-Key": key.key}, timeout=60
         )
         assert response.status_code == 503
-        assert response.json() == {
+        assert error_body(response) == {
             "error": {
                 "code": "retryable_error",
                 "category": "retryable",

@@ -1,0 +1,132 @@
+"""Lifecycle actions: checked here against what the API can know, then handed to the
+workflow, which has the final word (its update validators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import invalid_field, invalid_state, queueing_failed
+from api.lifecycle_schemas import ActionResult
+from api.steering import steer
+from engine import EngineError, InvalidAnswer
+from engine.context import validate_answers
+from engine.templates import load_template
+from forgeflow.settings import Settings
+from store.db import Database
+from store.lifecycle import list_spec_versions
+from store.models import Project
+from workflows import workflow_id_for
+from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.types import TERMINAL_STATUSES, AnswersUpdate, ProjectGenerationInput, StatusSnapshot
+
+# Request fields that opt a project into the lifecycle features; never template variables.
+OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")
+
+
+def result_of(project: Project, snapshot: StatusSnapshot | None) -> ActionResult:
+    if snapshot is None:
+        return ActionResult.model_validate(
+            {"id": project.id, "status": project.status, "phase": project.phase, "queued": True}
+        )
+    return ActionResult.model_validate(
+        {"id": project.id, "status": snapshot.status.value, "phase": snapshot.phase.value}
+    )
+
+
+async def submit_answers(
+    *, temporal: Client, settings: Settings, project: Project, answers: dict[str, Any]
+) -> ActionResult:
+    if project.status != "awaiting_answers":
+        raise invalid_state("The project is not waiting for answers.", project.status)
+
+    def check() -> dict[str, Any]:
+        try:
+            template = load_template(project.template, template_path=settings.template_path)
+            return validate_answers(template, answers)
+        except InvalidAnswer as exc:
+            raise invalid_field(exc.field, exc.message) from exc
+        except EngineError as exc:
+            raise invalid_state(f"The project's template cannot be loaded: {exc}", project.status) from exc
+
+    clean = await run_in_threadpool(check)
+    return result_of(project, await steer(temporal, project, "answers", AnswersUpdate(answers=clean)))
+
+
+async def cancel_project(*, temporal: Client, project: Project) -> ActionResult:
+    if project.status in TERMINAL_STATUSES:
+        raise invalid_state(
+            f"The project is {project.status}; only a running project can be cancelled.", project.status
+        )
+    handle: WorkflowHandle[Any, Any] = temporal.get_workflow_handle(workflow_id_for(project.id))
+    try:
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise invalid_state("The project's run has already ended.", project.status) from exc
+        raise queueing_failed() from exc
+    return ActionResult.model_validate(
+        {"id": project.id, "status": project.status, "phase": project.phase, "queued": True}
+    )
+
+
+def _retry_input(db: Database, project: Project, settings: Settings, owner: str) -> ProjectGenerationInput:
+    with db.session() as session:
+        versions = list_spec_versions(session, project_id=project.id)
+    approved = [v for v in versions if v.approved_at is not None]
+    spec = approved[-1] if approved else (versions[-1] if versions else None)
+    payload = project.input_payload
+    answers = (
+        spec.answers
+        if spec
+        else {**{k: v for k, v in payload.items() if k not in OPT_IN_FIELDS}, **payload.get("answers", {})}
+    )
+    return ProjectGenerationInput(
+        project_id=project.id,
+        owner=owner,
+        name=project.name,
+        slug=project.slug,
+        template=project.template,
+        answers=answers,
+        max_parallel_tasks=settings.max_parallel_tasks,
+        approval_timeout_seconds=settings.approval_timeout.total_seconds(),
+        run_number=project.current_run + 1,
+        trigger="retry",
+        owner_id=project.owner_id,
+        webhook_url=project.webhook_url,
+        # An approved spec is rebuilt as it was, with no new review; without one (rejected,
+        # or never reviewed) the gate stays and the next review gets a new version.
+        require_approval=project.require_approval and not approved,
+        approved_spec_version=spec.version if approved and spec else None,
+        first_spec_version=(spec.version + 1) if spec and not approved else 1,
+        feedback=list(spec.feedback) if spec else [],
+    )
+
+
+async def retry_project(
+    *, db: Database, temporal: Client, settings: Settings, project: Project, owner: str
+) -> ActionResult:
+    if project.status not in ("failed", "cancelled"):
+        raise invalid_state(
+            f"The project is {project.status}; only a failed or cancelled project can be retried.", project.status
+        )
+    workflow_input = await run_in_threadpool(_retry_input, db, project, settings, owner)
+    try:
+        await temporal.start_workflow(
+            ProjectGenerationWorkflow.run,
+            workflow_input,
+            id=workflow_id_for(project.id),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            static_summary=f"{project.name} ({project.slug}) run {workflow_input.run_number}",
+        )
+    except WorkflowAlreadyStartedError as exc:
+        raise invalid_state("The project already has a run in progress.", project.status) from exc
+    except (RPCError, RuntimeError, OSError) as exc:
+        raise queueing_failed() from exc
+    return ActionResult(id=project.id, status="queued", phase="queued", queued=True)

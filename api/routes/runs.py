@@ -1,0 +1,102 @@
+"""Runs of a project, their DAG and tasks; and the spec versions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ReadableProject, SessionDep
+from api.errors import ERROR_RESPONSES, ApiError
+from api.lifecycle_schemas import (
+    DagPublic,
+    RunDetail,
+    RunList,
+    RunPublic,
+    SpecPublic,
+    SpecVersionList,
+    SpecVersionSummary,
+    TaskList,
+    TaskPublic,
+)
+from store.lifecycle import get_run, get_task, list_runs, list_spec_versions, list_tasks, task_summaries
+from store.models import Run
+
+router = APIRouter(prefix="/projects/{project_id}", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+def not_found(code: str, what: str, **details: object) -> ApiError:
+    return ApiError(404, code, "validation", f"{what} not found.", details=dict(details))
+
+
+def _run(session: SessionDep, project: ReadableProject, run_id: int) -> Run:
+    run = get_run(session, project_id=project.id, number=run_id)
+    if run is None:
+        raise not_found("run_not_found", "Run", run_id=run_id)
+    return run
+
+
+@router.get("/spec", response_model=SpecPublic, summary="The latest spec version")
+def read_spec(project: ReadableProject, session: SessionDep) -> SpecPublic:
+    versions = list_spec_versions(session, project_id=project.id)
+    if not versions:
+        raise not_found("spec_not_found", "Spec", project_id=project.id)
+    return SpecPublic.of(versions[-1])
+
+
+@router.get("/spec/versions", response_model=SpecVersionList, summary="Every spec version")
+def read_spec_versions(project: ReadableProject, session: SessionDep) -> SpecVersionList:
+    versions = list_spec_versions(session, project_id=project.id)
+    return SpecVersionList(versions=[SpecVersionSummary.model_validate(v, from_attributes=True) for v in versions])
+
+
+@router.get("/runs", response_model=RunList, summary="The project's runs")
+def read_runs(project: ReadableProject, session: SessionDep) -> RunList:
+    runs = list_runs(session, project_id=project.id)
+    summaries = task_summaries(session, run_ids=[r.id for r in runs])
+    return RunList(runs=[RunPublic.of(r, summaries[r.id]) for r in runs])
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail, summary="One run: spec snapshot, DAG, verification")
+def read_run(run_id: int, project: ReadableProject, session: SessionDep) -> RunDetail:
+    run = _run(session, project, run_id)
+    summary = task_summaries(session, run_ids=[run.id])[run.id]
+    versions = {v.version: v for v in list_spec_versions(session, project_id=project.id)}
+    spec = versions.get(run.spec_version)
+    spec_snapshot = (
+        None
+        if spec is None
+        else {
+            "version": spec.version,
+            "documents": spec.documents,
+            "answers": spec.answers,
+            "approved_at": SpecPublic.of(spec).model_dump(mode="json")["approved_at"],
+        }
+    )
+    return RunDetail(
+        **RunPublic.of(run, summary).model_dump(),
+        spec=spec_snapshot,
+        dag=DagPublic.model_validate(run.dag) if run.dag else None,
+        verification=run.verification,
+    )
+
+
+@router.get("/runs/{run_id}/dag", response_model=DagPublic, summary="The run's task graph")
+def read_run_dag(run_id: int, project: ReadableProject, session: SessionDep) -> DagPublic:
+    run = _run(session, project, run_id)
+    if not run.dag:
+        raise not_found("dag_not_found", "The run's task graph", run_id=run_id)
+    return DagPublic.model_validate(run.dag)
+
+
+@router.get("/runs/{run_id}/tasks", response_model=TaskList, summary="The run's tasks")
+def read_run_tasks(run_id: int, project: ReadableProject, session: SessionDep) -> TaskList:
+    run = _run(session, project, run_id)
+    return TaskList(tasks=[TaskPublic.of(t) for t in list_tasks(session, run_id=run.id)])
+
+
+@router.get("/runs/{run_id}/tasks/{task_id}", response_model=TaskPublic, summary="One task")
+def read_run_task(run_id: int, task_id: str, project: ReadableProject, session: SessionDep) -> TaskPublic:
+    run = _run(session, project, run_id)
+    task = get_task(session, run_id=run.id, key=task_id)
+    if task is None:
+        raise not_found("task_not_found", "Task", run_id=run_id, task_id=task_id)
+    return TaskPublic.of(task)
