@@ -74,3 +74,18 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["error"]["details"].pop("request_id") == response.headers["x-request-id"]
     return body
+
+
+async def raw_get(base_url: str, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A GET sent byte for byte as given: HTTP clients normalise away the '..' and '.'
+    segments a hostile client would send, so traversal tests need this."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
