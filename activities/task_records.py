@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from store.db import Database
-from store.lifecycle import NewEvent, append_events, get_run, update_task
+from store.lifecycle import NewEvent, append_events, get_run, lock_project, update_task
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
 
@@ -18,6 +18,7 @@ class TaskRecorder:
     def started(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
         now = datetime.now(UTC)
         with self._db.session(write_lock=True) as session:
+            lock_project(session, project_id=request.project_id)
             run = get_run(session, project_id=request.project_id, number=request.run_number)
             if run is None:
                 return
@@ -42,6 +43,7 @@ class TaskRecorder:
     def succeeded(self, request: TemplateRequest, task: TaskDefinition, result: TaskResult) -> None:
         now = datetime.now(UTC)
         with self._db.session(write_lock=True) as session:
+            lock_project(session, project_id=request.project_id)
             run = get_run(session, project_id=request.project_id, number=request.run_number)
             if run is None:
                 return

@@ -20,6 +20,12 @@ class NewEvent:
     task_id: str | None = None
 
 
+def lock_project(session: Session, *, project_id: int) -> Project | None:
+    """Take the project's row lock first in a transaction that will append events, so
+    concurrent writers queue on one lock instead of upgrading weaker ones into a deadlock."""
+    return session.scalars(select(Project).where(Project.id == project_id).with_for_update()).one_or_none()
+
+
 def append_events(session: Session, *, project_id: int, events: list[NewEvent], at: datetime) -> list[int]:
     """Append events in order; each gets the project's next number. The project row is
     locked first (and on SQLite the session holds the write lock), so numbers are handed

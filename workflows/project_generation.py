@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,15 +12,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag
+    from workflows.reporting import ReportingMixin
     from workflows.review import ReviewHandlers
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
         EXPORT,
-        RECORD_PROJECTION,
         RUN_TASK,
-        SA_PHASE,
-        SA_STATUS,
         VERIFY,
         WRITE_SPEC,
         ArtifactRef,
@@ -34,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         ProjectGenerationInput,
         ProjectGenerationResult,
-        ProjectionInput,
         ProjectStatus,
         QuestionModel,
         SpecInput,
@@ -52,6 +48,10 @@ with workflow.unsafe.imports_passed_through():
 ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Projection writes must land eventually, even across a long database outage.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+# Receivers get about a day of retries, backing off to hourly.
+WEBHOOK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
+)
 TASK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
 )
@@ -62,7 +62,7 @@ class GenerationFailed(Exception):
 
 
 @workflow.defn
-class ProjectGenerationWorkflow(ReviewHandlers):
+class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
     @workflow.init
     def __init__(self, input: ProjectGenerationInput) -> None:
         self._input = input
@@ -89,6 +89,8 @@ class ProjectGenerationWorkflow(ReviewHandlers):
         self._pending_spec: SpecRecord | None = None
         self._pending_decision: DecisionRecord | None = None
         self._events_made = 0
+        self._webhooks: list[asyncio.Task[Any]] = []
+        self._notified_status: ProjectStatus | None = None
 
     @workflow.run
     async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
@@ -115,6 +117,7 @@ class ProjectGenerationWorkflow(ReviewHandlers):
                 task_updates=[self._failed_task] if self._failed_task else [],
                 events=[self._event("project_failed", {"error_message": self._error})],
             )
+            await self._webhooks_sent()
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(self._error, type="GenerationFailed", non_retryable=True) from exc
         await self._transition(
@@ -124,6 +127,7 @@ class ProjectGenerationWorkflow(ReviewHandlers):
             artifact=artifact,
             events=[self._event("project_ready", {"sha256": artifact.sha256, "size": artifact.size})],
         )
+        await self._webhooks_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
 
@@ -272,79 +276,6 @@ class ProjectGenerationWorkflow(ReviewHandlers):
             answers=dict(self._answers),
             template_digest=digest,
         )
-
-    # --- the projection ----------------------------------------------------------------
-
-    def _event(self, type: str, payload: dict[str, Any], task_id: str | None = None) -> EventRecord:
-        # Deterministic and unique within a project: a replayed or retried write repeats
-        # the same keys, so the database stores each event once.
-        self._events_made += 1
-        key = f"{type}:{self._input.run_number}:{self._events_made}"
-        return EventRecord(type=type, key=key, payload=payload, task_id=task_id)
-
-    def _append_pending(self, event: EventRecord) -> None:
-        self._pending_events.append(event)
-
-    async def _transition(
-        self,
-        status: ProjectStatus,
-        phase: Phase,
-        *,
-        events: Sequence[EventRecord] = (),
-        started: bool = False,
-        finished: bool = False,
-        artifact: ArtifactRef | None = None,
-        **extra: Any,
-    ) -> None:
-        self._status, self._phase = status, phase
-        self._seq += 1
-        now = workflow.now()
-        changed = self._event("status_changed", {"status": status.value, "phase": phase.value})
-        batch = [*self._pending_events, *events, changed]
-        self._pending_events = []
-        spec, decision = extra.pop("spec", None) or self._pending_spec, self._pending_decision
-        self._pending_spec = self._pending_decision = None
-        workflow.upsert_search_attributes([SA_STATUS.value_set(status.value), SA_PHASE.value_set(phase.value)])
-        workflow.set_current_details(self._details())
-        await workflow.execute_local_activity(
-            RECORD_PROJECTION,
-            ProjectionInput(
-                project_id=self._input.project_id,
-                seq=self._seq,
-                status=status,
-                phase=phase,
-                at=now,
-                run_number=self._input.run_number,
-                trigger=self._input.trigger,
-                error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
-                started_at=now if started else None,
-                finished_at=now if finished else None,
-                artifact=artifact,
-                events=batch,
-                spec=spec,
-                decision=decision,
-                **extra,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION_RETRY,
-            summary=f"status {status.value} ({phase.value})",
-        )
-
-    def _details(self) -> str:
-        inp = self._input
-        lines = [
-            f"**{inp.name}** (`{inp.slug}`), template `{inp.template}`, owner `{inp.owner}`, run {inp.run_number}",
-            f"Status: **{self._status.value}**, phase: {self._phase.value}" + (" (paused)" if self._paused else ""),
-        ]
-        if self._tasks_total:
-            lines.append(f"Tasks: {self._tasks_done}/{self._tasks_total} done")
-        if self._phase == Phase.AWAITING_APPROVAL:
-            lines.append(f"Spec v{self._spec_version} awaits review: update or signal `approve` or `reject`.")
-        if self._phase == Phase.AWAITING_ANSWERS:
-            lines.append(f"{len(self._questions)} questions await answers: update or signal `answers`.")
-        if self._error:
-            lines.append(f"Error: {self._error}")
-        return "\n\n".join(lines)
 
 
 def _describe(exc: BaseException) -> str:

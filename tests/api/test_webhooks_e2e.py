@@ -1,0 +1,59 @@
+"""A project's status changes reach its webhook, signed, verified by an independent library."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from forgeflow.worker import build_worker
+from tests.activities.test_webhooks import Receiver
+from tests.api.test_quickstart import poll_until_done
+from tests.support import LiveServer
+
+
+async def test_unsafe_webhook_urls_are_refused_at_create(http, make_key):
+    auth = {"X-API-Key": make_key().key}
+    for url in ("http://169.254.169.254/latest/meta-data", "http://127.0.0.1:9/", "http://2130706433/", "ftp://x.io/"):
+        refused = await http.post("/projects", json={"project_name": "Hooked", "webhook_url": url}, headers=auth)
+        assert refused.status_code == 400, url
+        assert refused.json()["error"]["details"]["field"] == "webhook_url"
+
+
+async def test_status_changes_are_delivered_signed(settings, client, db, make_key):
+    receiver = Receiver()
+    receiver.thread.start()
+    local = settings.model_copy(update={"webhook_allow_private": True})
+    auth = {"X-API-Key": make_key().key}
+    try:
+        executor = ThreadPoolExecutor(8)
+        async with (
+            build_worker(client, local, db=db, executor=executor),  # a worker that may call loopback
+            LiveServer(local) as server,
+            httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http,
+        ):
+            secret = (await http.post("/webhook-secret", headers=auth)).json()["secret"]
+            body = {"project_name": "Hooked", "template": "widget-lib", "webhook_url": receiver.url()}
+            created = await http.post("/projects", json=body, headers=auth)
+            assert created.status_code == 201, created.text
+            project_id = created.json()["project"]["id"]
+            assert (await poll_until_done(http, project_id, auth))["status"] == "ready"
+        deadline = asyncio.get_running_loop().time() + 20
+        while not any(json.loads(r["body"])["data"]["status"] == "ready" for r in receiver.requests):
+            assert asyncio.get_running_loop().time() < deadline, receiver.requests
+            await asyncio.sleep(0.05)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    verifier = Webhook(secret)
+    statuses = []
+    for request in receiver.requests:
+        verifier.verify(request["body"], request["headers"])  # raises on a bad signature
+        payload = json.loads(request["body"])
+        assert payload["type"] == "project.status_changed" and payload["data"]["id"] == project_id
+        statuses.append(payload["data"]["status"])
+    assert statuses == ["generating", "ready"]
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 2
