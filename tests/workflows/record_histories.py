@@ -1,0 +1,152 @@
+"""Record real workflow histories for the replay tests.
+
+    .venv/bin/python -m tests.workflows.record_histories
+
+Starts a dev server, a worker and a SQLite database in a temporary directory, drives one
+project through each path a run can take, and writes each history as JSON under
+tests/workflows/histories/. Re-record only for a deliberate, versioned change; the replay
+test exists to catch the accidental ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from forgeflow.settings import Settings
+from forgeflow.worker import build_worker
+from store.db import Database
+from store.keys import create_key
+from store.projects import create_project
+from tests.support import tool_path
+from workflows import workflow_id_for
+from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.types import (
+    SEARCH_ATTRIBUTES,
+    AnswersUpdate,
+    ApprovalUpdate,
+    Phase,
+    ProjectGenerationInput,
+    RegenerateUpdate,
+)
+
+HISTORIES = Path(__file__).parent / "histories"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
+
+
+async def wait_for(handle: WorkflowHandle, phase: Phase, spec_version: int = 0) -> None:
+    while True:
+        snapshot = await handle.query(ProjectGenerationWorkflow.status)
+        if snapshot.phase == phase and snapshot.spec_version >= spec_version:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def record(client: Client, db: Database, settings: Settings) -> None:
+    with db.session() as session:
+        key = create_key(session, owner_name="recorder", email="r@example.test", project_quota=100)
+
+    async def start(name: str, template: str, answers: dict, **options: object) -> WorkflowHandle:
+        with db.session(write_lock=True) as session:
+            project = create_project(
+                session,
+                owner_id=key.owner_id,
+                quota=100,
+                name=name,
+                slug=name,
+                description="",
+                template=template,
+                input_payload=answers,
+            )
+        workflow_input = ProjectGenerationInput(
+            project_id=project.id,
+            owner="recorder",
+            owner_id=key.owner_id,
+            name=name,
+            slug=name,
+            template=template,
+            answers=answers,
+            **options,
+        )
+        return await client.start_workflow(
+            ProjectGenerationWorkflow.run,
+            workflow_input,
+            id=workflow_id_for(project.id),
+            task_queue=settings.task_queue,
+        )
+
+    async def save(handle: WorkflowHandle, name: str) -> None:
+        with contextlib.suppress(Exception):  # failed and cancelled runs are recorded too
+            await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {name}: {len(history.events)} events")
+
+    djass = await start("acme_crm", "djass-saas", {"project_name": "Acme CRM", "use_stripe": "y", "generate_blog": "y"})
+    await save(djass, "djass_all_steps")
+
+    gated = await start(
+        "gated",
+        "widget-lib",
+        {"project_name": "Gated", "project_slug": "gated"},
+        require_approval=True,
+        wait_for_answers=True,
+    )
+    await wait_for(gated, Phase.AWAITING_ANSWERS)
+    await gated.execute_update(
+        ProjectGenerationWorkflow.answers,
+        AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"}),
+    )
+    await wait_for(gated, Phase.AWAITING_APPROVAL)
+    await gated.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="more"))
+    await wait_for(gated, Phase.AWAITING_APPROVAL, spec_version=2)
+    await gated.signal("pause", {})
+    await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+    await asyncio.sleep(0.5)
+    await gated.signal("resume", {})
+    await save(gated, "gated_answers_regenerate_pause_approve")
+
+    cancelled = await start("cancelled", "widget-lib", {"project_name": "Cancelled"}, require_approval=True)
+    await wait_for(cancelled, Phase.AWAITING_APPROVAL)
+    await cancelled.cancel()
+    await save(cancelled, "cancelled_at_review")
+
+    failed = await start("cyclic", "cyclic-lib", {})
+    await save(failed, "failed_cyclic_template")
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=f"sqlite:///{tmp}/f.db",
+            task_queue=f"rec-{uuid.uuid4().hex[:8]}",
+            template_path=str(FIXTURES),
+        )
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=tool_path("temporal"),
+            data_converter=pydantic_data_converter,
+            search_attributes=SEARCH_ATTRIBUTES,
+        )
+        try:
+            with ThreadPoolExecutor(8) as executor:
+                async with build_worker(env.client, settings, db=db, executor=executor):
+                    await record(env.client, db, settings)
+        finally:
+            await env.shutdown()
+            db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

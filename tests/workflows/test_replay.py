@@ -1,0 +1,60 @@
+"""Determinism guard: recorded real histories replay against today's workflow code.
+
+A change that alters the commands a running workflow issues must go behind
+``workflow.patched`` (or ship with worker versioning); otherwise these fail.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.types import CLARIFY, ClarifyResult, ProjectGenerationInput, ProjectGenerationResult
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_every_path_has_a_recorded_history():
+    assert {p.stem for p in HISTORIES} >= {
+        "djass_all_steps",
+        "gated_answers_regenerate_pause_approve",
+        "cancelled_at_review",
+        "failed_cyclic_template",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path):
+    replayer = Replayer(workflows=[ProjectGenerationWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+@workflow.defn(name="ProjectGenerationWorkflow", sandboxed=False)
+class ReorderedWorkflow(ProjectGenerationWorkflow):
+    """A careless edit: one more activity before the first phase, without a patch."""
+
+    @workflow.run
+    async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
+        await workflow.execute_activity(
+            CLARIFY, self._request(None), result_type=ClarifyResult, start_to_close_timeout=timedelta(seconds=5)
+        )
+        return await super().run(input)
+
+
+async def test_a_non_deterministic_change_fails_the_replay():
+    replayer = Replayer(workflows=[ReorderedWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
