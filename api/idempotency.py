@@ -95,9 +95,6 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1").strip()
-        if not 0 < len(key) <= MAX_KEY_LENGTH:
-            await error_response(invalid_idempotency_key(MAX_KEY_LENGTH))(scope, receive, send)
-            return
         db: Database = scope["app"].state.db
         settings: Settings = scope["app"].state.settings
         try:
@@ -105,6 +102,8 @@ class IdempotencyMiddleware:
             if owner_id is None:  # no valid key: the route answers 401 as always
                 await self.app(scope, receive, send)
                 return
+            if not 0 < len(key) <= MAX_KEY_LENGTH:
+                raise invalid_idempotency_key(MAX_KEY_LENGTH)
             body = await _read_body(receive)
             if body is None:
                 return  # the client went away

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import invalid_field, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
-from api.steering import steer
+from api.steering import steer_within
 from engine import EngineError, InvalidAnswer
 from engine.context import validate_answers
 from engine.templates import load_template
@@ -55,7 +55,7 @@ async def submit_answers(
             raise invalid_state(f"The project's template cannot be loaded: {exc}", project.status) from exc
 
     clean = await run_in_threadpool(check)
-    return result_of(project, await steer(temporal, project, "answers", AnswersUpdate(answers=clean)))
+    return result_of(project, await steer_within(settings, temporal, project, "answers", AnswersUpdate(answers=clean)))
 
 
 async def cancel_project(*, temporal: Client, project: Project) -> ActionResult:
@@ -95,6 +95,7 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         answers=answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
+        task_heartbeat_seconds=settings.task_heartbeat_timeout.total_seconds(),
         run_number=project.current_run + 1,
         trigger="retry",
         owner_id=project.owner_id,

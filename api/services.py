@@ -132,6 +132,7 @@ async def start_project(
         answers=request.answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
+        task_heartbeat_seconds=settings.task_heartbeat_timeout.total_seconds(),
         require_approval=bool(request.options.get("require_approval")),
         wait_for_answers=bool(request.options.get("ask_questions")),
         webhook_url=request.options.get("webhook_url"),

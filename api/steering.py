@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, invalid_field, invalid_state, queueing_failed
+from forgeflow.settings import Settings
 from store.models import Project
 from workflows import workflow_id_for
 from workflows.types import StatusSnapshot
@@ -23,13 +24,13 @@ UPDATE_TIMEOUT = 10.0
 SIGNALLED = {"approve", "reject", "answers", "pause", "resume"}
 
 
-async def steer(temporal: Client, project: Project, name: str, arg: Any) -> StatusSnapshot | None:
+async def steer(
+    temporal: Client, project: Project, name: str, arg: Any, *, timeout: float = UPDATE_TIMEOUT
+) -> StatusSnapshot | None:
     """Run the update ``name``; None means it was queued as a signal instead."""
     handle = temporal.get_workflow_handle(workflow_id_for(project.id))
     try:
-        return await asyncio.wait_for(
-            handle.execute_update(name, arg, result_type=StatusSnapshot), timeout=UPDATE_TIMEOUT
-        )
+        return await asyncio.wait_for(handle.execute_update(name, arg, result_type=StatusSnapshot), timeout=timeout)
     except WorkflowUpdateFailedError as exc:
         raise _refusal(exc.cause, project) from exc
     except TimeoutError:
@@ -75,3 +76,9 @@ def _rpc_refusal(exc: RPCError, project: Project) -> ApiError:
 
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+async def steer_within(
+    settings: Settings, temporal: Client, project: Project, name: str, arg: Any
+) -> StatusSnapshot | None:
+    return await steer(temporal, project, name, arg, timeout=settings.update_timeout.total_seconds())

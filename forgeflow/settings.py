@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_parallel_tasks: int = Field(default=4, ge=1, le=64)
+    # How long a task may stay silent before another worker takes it over.
+    task_heartbeat_timeout: timedelta = timedelta(seconds=30)
+    # How long the API waits for a worker to take an update before queueing it as a signal.
+    update_timeout: timedelta = timedelta(seconds=10)
     # How long a run waits at the approval gate before it fails.
     approval_timeout: timedelta = timedelta(days=7)
     # os.pathsep-separated directories holding extra cookiecutter-format templates.

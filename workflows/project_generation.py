@@ -249,7 +249,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
             TaskInput(request=request, task=task, total_tasks=self._tasks_total),
             result_type=TaskResult,
             start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
             retry_policy=TASK_RETRY,
             summary=label,
         )

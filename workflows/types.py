@@ -78,6 +78,9 @@ class ProjectGenerationInput(BaseModel):
     # new questions and no new approval.
     approved_spec_version: int | None = None
     first_spec_version: int = 1
+    # How long a task may go without a heartbeat before Temporal hands it to another
+    # worker: the time to notice a worker that died mid-task.
+    task_heartbeat_seconds: float = Field(default=30, gt=0)
     feedback: list[str] = Field(default_factory=list)
 
 

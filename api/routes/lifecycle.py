@@ -18,7 +18,7 @@ from api.deps import (
 from api.errors import ERROR_RESPONSES
 from api.lifecycle_schemas import ActionResult, AnswersIn, FeedbackIn, NotesIn, QuestionList, QuestionPublic
 from api.lifecycle_service import cancel_project, result_of, retry_project, submit_answers
-from api.steering import steer
+from api.steering import steer_within
 from workflows.types import ApprovalUpdate, PauseUpdate, RegenerateUpdate
 
 router = APIRouter(
@@ -42,23 +42,26 @@ async def create_answers(
 
 @router.post("/approve", response_model=ActionResult, summary="Approve the spec")
 async def approve_project(
-    project: ApprovableProject, temporal: TemporalDep, body: NotesIn | None = None
+    project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep, body: NotesIn | None = None
 ) -> ActionResult:
-    snapshot = await steer(temporal, project, "approve", ApprovalUpdate(notes=(body or NotesIn()).notes))
-    return result_of(project, snapshot)
+    update = ApprovalUpdate(notes=(body or NotesIn()).notes)
+    return result_of(project, await steer_within(settings, temporal, project, "approve", update))
 
 
 @router.post("/reject", response_model=ActionResult, summary="Reject the spec (the project fails)")
 async def reject_project(
-    project: ApprovableProject, temporal: TemporalDep, body: NotesIn | None = None
+    project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep, body: NotesIn | None = None
 ) -> ActionResult:
-    snapshot = await steer(temporal, project, "reject", ApprovalUpdate(notes=(body or NotesIn()).notes))
-    return result_of(project, snapshot)
+    update = ApprovalUpdate(notes=(body or NotesIn()).notes)
+    return result_of(project, await steer_within(settings, temporal, project, "reject", update))
 
 
 @router.post("/regenerate", response_model=ActionResult, summary="A new spec version from feedback")
-async def regenerate_project(body: FeedbackIn, project: ApprovableProject, temporal: TemporalDep) -> ActionResult:
-    return result_of(project, await steer(temporal, project, "regenerate", RegenerateUpdate(feedback=body.feedback)))
+async def regenerate_project(
+    body: FeedbackIn, project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep
+) -> ActionResult:
+    update = RegenerateUpdate(feedback=body.feedback)
+    return result_of(project, await steer_within(settings, temporal, project, "regenerate", update))
 
 
 @router.post("/cancel", response_model=ActionResult, status_code=202, summary="Cancel the run")
@@ -67,13 +70,13 @@ async def cancel(project: CancellableProject, temporal: TemporalDep) -> ActionRe
 
 
 @router.post("/pause", response_model=ActionResult, summary="Start no new task")
-async def pause_project(project: CancellableProject, temporal: TemporalDep) -> ActionResult:
-    return result_of(project, await steer(temporal, project, "pause", PauseUpdate()))
+async def pause_project(project: CancellableProject, temporal: TemporalDep, settings: SettingsDep) -> ActionResult:
+    return result_of(project, await steer_within(settings, temporal, project, "pause", PauseUpdate()))
 
 
 @router.post("/resume", response_model=ActionResult, summary="Start tasks again")
-async def resume_project(project: CancellableProject, temporal: TemporalDep) -> ActionResult:
-    return result_of(project, await steer(temporal, project, "resume", PauseUpdate()))
+async def resume_project(project: CancellableProject, temporal: TemporalDep, settings: SettingsDep) -> ActionResult:
+    return result_of(project, await steer_within(settings, temporal, project, "resume", PauseUpdate()))
 
 
 @router.post("/retry", response_model=ActionResult, status_code=202, summary="A new run of a failed project")
