@@ -89,6 +89,16 @@ def invalid_slug() -> ApiError:
     )
 
 
+def reserved_slug(slug: str) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_project_slug",
+        "validation",
+        f"project_slug {slug!r} is a reserved name.",
+        details={"field": "project_slug"},
+    )
+
+
 def unknown_template(template_id: str, available: list[str]) -> ApiError:
     return ApiError(
         400,
@@ -173,6 +183,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 
 _HTTP_CODES = {
+    400: ("invalid_payload", "Request body could not be parsed."),
     404: ("not_found", "No such endpoint."),
     405: ("method_not_allowed", "Method not allowed for this endpoint."),
     413: ("payload_too_large", "Request body is too large."),
@@ -184,7 +195,8 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
     category: Category = "internal" if exc.status_code >= 500 else "validation"
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(ApiError(exc.status_code, code, category, message, headers=headers))
+    details = {"max_bytes": request.app.state.settings.max_body_bytes} if exc.status_code == 413 else {}
+    return error_response(ApiError(exc.status_code, code, category, message, headers=headers, details=details))
 
 
 async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:

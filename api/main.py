@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
+from api.limits import BodySizeLimitMiddleware
 from api.request_context import RequestIdMiddleware
 from api.routes import events, files, health, lifecycle, projects, runs, webhooks
 from forgeflow import __version__
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added last is outermost: every response, replays and their errors too, carries the request id.
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     for resource in (projects, lifecycle, runs, events, files):
         app.include_router(resource.router, prefix="/api/v1")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from store.models import Project
 
@@ -70,6 +79,16 @@ class ProjectCreate(BaseModel):
     use_logfire: Flag | None = None
     use_healthchecks: Flag | None = None
     use_ci: Flag | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # NUL cannot be stored in a PostgreSQL text column, nor sensibly in a file name.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if isinstance(value, str) and "\x00" in value:
+                    raise PydanticCustomError("nul_character", f"{name} must not contain NUL characters")
+        return data
 
 
 OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")

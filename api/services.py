@@ -13,11 +13,11 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from api.errors import invalid_field, invalid_slug, queueing_failed, quota_exceeded, unknown_template
+from api.errors import invalid_field, invalid_slug, queueing_failed, quota_exceeded, reserved_slug, unknown_template
 from api.schemas import ProjectCreate
 from engine import EngineError, InvalidAnswer, UnknownTemplate
 from engine.context import validate_answers
-from engine.slugs import normalise_project_slug
+from engine.slugs import is_reserved_slug, normalise_project_slug
 from engine.templates import DEFAULT_TEMPLATE_ID as DEFAULT_TEMPLATE
 from engine.templates import Template, available_templates, load_template
 from forgeflow.netguard import WebhookURLError, check_webhook_url
@@ -72,6 +72,8 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     slug = normalise_project_slug(payload.get("project_slug") or payload["project_name"])
     if not slug:
         raise invalid_slug()
+    if is_reserved_slug(slug):
+        raise reserved_slug(slug)
     if "project_slug" in template.variables:
         payload["project_slug"] = slug
     if "author_email" in template.variables and not payload.get("author_email"):

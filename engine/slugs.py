@@ -16,3 +16,13 @@ def slugify(value: str) -> str:
 
 def normalise_project_slug(value: str) -> str:
     return slugify(value).replace("-", "_")
+
+
+# Names that make a directory unusable somewhere: Windows device names.
+RESERVED_SLUGS = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+)
+
+
+def is_reserved_slug(slug: str) -> bool:
+    return slug in RESERVED_SLUGS or slug.strip("_") == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from forgeflow.cli import keys, stack
+from forgeflow.cli import keys, projects, stack
 
 app = typer.Typer(
     name="forgeflow",
@@ -14,6 +14,8 @@ app = typer.Typer(
 )
 stack.register(app)
 app.add_typer(keys.app, name="keys")
+app.add_typer(projects.app, name="projects")
+app.command("generate")(projects.generate)
 
 
 def main() -> None:
