@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -23,6 +23,14 @@ from store.projects import get_project
 _header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKeyHeader")
 _bearer_scheme = HTTPBearer(auto_error=False, scheme_name="Bearer")
 _query_scheme = APIKeyQuery(name="api_key", auto_error=False, scheme_name="ApiKeyQuery")
+
+# Ids are 32-bit in the schema (PostgreSQL INTEGER); anything larger cannot exist and is
+# refused as a parameter error rather than overflowing the database driver.
+MAX_ID = 2_147_483_647
+ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Project id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run number")]
+TaskKey = Annotated[str, Path(min_length=1, max_length=100, description="Task id")]
+EventCursor = Annotated[int, Query(ge=0, le=MAX_ID, description="Return events with a larger id")]
 
 AUTH_SCHEMES = ("bearer", "api-key", "apikey", "token")
 
@@ -106,7 +114,7 @@ def owned_project(scope: str) -> Callable[..., Project]:
     scoped = Depends(require_scope(scope))
 
     def load(
-        project_id: int,
+        project_id: ProjectId,
         session: Annotated[Session, Depends(get_session)],
         identity: Identity = scoped,
     ) -> Project:

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,7 +21,7 @@ from workflows.types import StatusSnapshot
 log = logging.getLogger("forgeflow.api")
 
 UPDATE_TIMEOUT = 10.0
-SIGNALLED = {"approve", "reject", "answers", "pause", "resume"}
+SIGNALLED = {"approve", "reject", "regenerate", "answers", "pause", "resume"}
 
 
 async def steer(
@@ -33,7 +33,7 @@ async def steer(
         return await asyncio.wait_for(handle.execute_update(name, arg, result_type=StatusSnapshot), timeout=timeout)
     except WorkflowUpdateFailedError as exc:
         raise _refusal(exc.cause, project) from exc
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         if name not in SIGNALLED:
             raise queueing_failed() from None
         log.info("no worker took the %s update of project %s in time; sending a signal", name, project.id)

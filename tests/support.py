@@ -89,3 +89,29 @@ async def raw_get(base_url: str, target: str, headers: dict[str, str]) -> tuple[
     writer.close()
     status = int(data.split(b" ", 2)[1])
     return status, data.partition(b"\r\n\r\n")[2]
+
+
+class ThreadedServer:
+    """The API on its own thread and event loop, for synchronous clients (schemathesis)."""
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        self.sock = _free_socket()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the API did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

@@ -165,6 +165,10 @@ class ReviewHandlers:
     def reject_signal(self, update: ApprovalUpdate) -> None:
         self._signal("reject", self._validate_reject, self.reject, update)
 
+    @workflow.signal(name="regenerate")
+    def regenerate_signal(self, update: RegenerateUpdate) -> None:
+        self._signal("regenerate", self._validate_regenerate, self.regenerate, update)
+
     @workflow.signal(name="answers")
     def answers_signal(self, update: AnswersUpdate) -> None:
         self._signal("answers", self._validate_answers, self.answers, update)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DatabaseDep, ReadableProject, SessionDep, SettingsDep
+from api.deps import DatabaseDep, EventCursor, ReadableProject, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import EventList, EventPublic
 from store.db import Database
@@ -29,7 +29,7 @@ BATCH = 200
 def read_events(
     project: ReadableProject,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Return events with a larger id")] = 0,
+    after: EventCursor = 0,
     type: Annotated[str | None, Query(max_length=64)] = None,
     task_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -77,7 +77,7 @@ async def stream_events(
     project: ReadableProject,
     db: DatabaseDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: EventCursor | None = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     cursor = _start_after(last_event_id, after)

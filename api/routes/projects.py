@@ -9,11 +9,13 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
+    MAX_ID,
     ArtifactsDep,
     CancellableProject,
     CreatableProject,
     CreatorDep,
     DatabaseDep,
+    ProjectId,
     ReaderDep,
     SessionDep,
     SettingsDep,
@@ -38,8 +40,6 @@ from store.projects import archive_project, get_project, list_projects, update_d
 from workflows.types import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
-
-ProjectId = Annotated[int, "project id"]
 
 
 def _owned(session: SessionDep, identity: ReaderDep, project_id: int) -> Project:
@@ -66,7 +66,7 @@ def read_projects(
     session: SessionDep,
     identity: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     status: ProjectStatusName | None = None,
 ) -> ProjectList:
     rows, total = list_projects(session, owner_id=identity.owner_id, status=status, limit=limit, offset=offset)
@@ -81,12 +81,12 @@ def read_projects(
 
 
 @router.get("/{project_id}", response_model=ProjectPublic, summary="Get project")
-def read_project(project_id: int, session: SessionDep, identity: ReaderDep) -> ProjectPublic:
+def read_project(project_id: ProjectId, session: SessionDep, identity: ReaderDep) -> ProjectPublic:
     return ProjectPublic.of(_owned(session, identity, project_id))
 
 
 @router.get("/{project_id}/status", response_model=ProjectStatusPublic, summary="Get project status")
-def read_project_status(project_id: int, session: SessionDep, identity: ReaderDep) -> ProjectStatusPublic:
+def read_project_status(project_id: ProjectId, session: SessionDep, identity: ReaderDep) -> ProjectStatusPublic:
     return ProjectStatusPublic.of(_owned(session, identity, project_id))
 
 
@@ -100,7 +100,7 @@ def read_project_status(project_id: int, session: SessionDep, identity: ReaderDe
     },
 )
 def read_project_artifact(
-    project_id: int,
+    project_id: ProjectId,
     request: Request,
     session: SessionDep,
     identity: ReaderDep,

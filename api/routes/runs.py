@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ReadableProject, SessionDep
+from api.deps import ReadableProject, RunId, SessionDep, TaskKey
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import (
     DagPublic,
@@ -56,7 +56,7 @@ def read_runs(project: ReadableProject, session: SessionDep) -> RunList:
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, summary="One run: spec snapshot, DAG, verification")
-def read_run(run_id: int, project: ReadableProject, session: SessionDep) -> RunDetail:
+def read_run(run_id: RunId, project: ReadableProject, session: SessionDep) -> RunDetail:
     run = _run(session, project, run_id)
     summary = task_summaries(session, run_ids=[run.id])[run.id]
     versions = {v.version: v for v in list_spec_versions(session, project_id=project.id)}
@@ -80,7 +80,7 @@ def read_run(run_id: int, project: ReadableProject, session: SessionDep) -> RunD
 
 
 @router.get("/runs/{run_id}/dag", response_model=DagPublic, summary="The run's task graph")
-def read_run_dag(run_id: int, project: ReadableProject, session: SessionDep) -> DagPublic:
+def read_run_dag(run_id: RunId, project: ReadableProject, session: SessionDep) -> DagPublic:
     run = _run(session, project, run_id)
     if not run.dag:
         raise not_found("dag_not_found", "The run's task graph", run_id=run_id)
@@ -88,13 +88,13 @@ def read_run_dag(run_id: int, project: ReadableProject, session: SessionDep) -> 
 
 
 @router.get("/runs/{run_id}/tasks", response_model=TaskList, summary="The run's tasks")
-def read_run_tasks(run_id: int, project: ReadableProject, session: SessionDep) -> TaskList:
+def read_run_tasks(run_id: RunId, project: ReadableProject, session: SessionDep) -> TaskList:
     run = _run(session, project, run_id)
     return TaskList(tasks=[TaskPublic.of(t) for t in list_tasks(session, run_id=run.id)])
 
 
 @router.get("/runs/{run_id}/tasks/{task_id}", response_model=TaskPublic, summary="One task")
-def read_run_task(run_id: int, task_id: str, project: ReadableProject, session: SessionDep) -> TaskPublic:
+def read_run_task(run_id: RunId, task_id: TaskKey, project: ReadableProject, session: SessionDep) -> TaskPublic:
     run = _run(session, project, run_id)
     task = get_task(session, run_id=run.id, key=task_id)
     if task is None:

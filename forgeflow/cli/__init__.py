@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from forgeflow.cli import keys, projects, stack
+from forgeflow.cli import generate, keys, projects, stack
 
 app = typer.Typer(
     name="forgeflow",
@@ -15,7 +15,7 @@ app = typer.Typer(
 stack.register(app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(projects.app, name="projects")
-app.command("generate")(projects.generate)
+app.command("generate")(generate.generate)
 
 
 def main() -> None:

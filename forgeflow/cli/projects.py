@@ -1,9 +1,8 @@
-"""``forgeflow projects ...`` and ``forgeflow generate``: the REST API, for scripts and people."""
+"""``forgeflow projects ...``: the REST API, for scripts (--json) and people (tables)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,8 +11,6 @@ import typer
 
 from forgeflow.cli.client import (
     DEFAULT_URL,
-    EXIT_FAILED,
-    EXIT_NOT_DONE,
     Api,
     ApiKey,
     ApiUrl,
@@ -23,7 +20,19 @@ from forgeflow.cli.client import (
     handles_errors,
     parse_pairs,
 )
-from forgeflow.cli.watch import GATES, TERMINAL, Downloaded, Polling, PollMax, PollStart, download, follow_events
+from forgeflow.cli.output import (
+    Force,
+    Output,
+    ProjectId,
+    ThroughGates,
+    Timeout,
+    downloaded_json,
+    fields,
+    finish,
+    show_progress,
+    table,
+)
+from forgeflow.cli.watch import Polling, PollMax, PollStart, download, follow_events, settle
 from forgeflow.cli.watch import list_events as page_events
 from forgeflow.cli.watch import wait_for as poll
 
@@ -38,68 +47,6 @@ class Status(StrEnum):
     ready = "ready"
     failed = "failed"
     cancelled = "cancelled"
-
-
-ProjectId = Annotated[int, typer.Argument(help="The project id.", min=1, show_default=False)]
-Timeout = Annotated[float | None, typer.Option(help="Give up waiting after this many seconds (exit 5).", min=0)]
-ThroughGates = Annotated[
-    bool, typer.Option("--through-gates", help="Keep waiting while the project awaits answers or approval.")
-]
-Output = Annotated[
-    Path | None, typer.Option("--output", "-o", help="File or directory (default: the server's name, here).")
-]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # Plain text (no markup, highlighting or emoji), and wide when piped so rows stay whole.
-    width = None if sys.stdout.isatty() else 200
-    return Console(markup=False, highlight=False, emoji=False, width=width)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":")) if value else "-"
-    return str(value) if value != "" else "-"
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False)
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    _console().print(table)
-
-
-def _fields(body: dict[str, Any]) -> None:
-    _table(["field", "value"], [[name, value] for name, value in body.items()])
-
-
-def _project(project_id: int) -> str:
-    return f"/projects/{project_id}"
-
-
-def _finish(status: dict[str, Any], *, through_gates: bool) -> None:
-    """Exit 1 for failed/cancelled, 5 for still running or waiting at a gate, else return."""
-    state, project_id = status["status"], status["id"]
-    if state in ("failed", "cancelled"):
-        typer.echo(f"project {project_id} {state}: {status.get('error_message') or 'no reason given'}", err=True)
-        raise typer.Exit(EXIT_FAILED)
-    if state in GATES and not through_gates:
-        action = "answer" if state == "awaiting_answers" else "approve"
-        typer.echo(f"project {project_id} is {state}: `forgeflow projects {action} {project_id}` moves it on", err=True)
-        raise typer.Exit(EXIT_NOT_DONE)
-    if state not in TERMINAL:
-        typer.echo(f"project {project_id} is still {state}; gave up waiting (--timeout)", err=True)
-        raise typer.Exit(EXIT_NOT_DONE)
 
 
 @app.command("list")
@@ -123,11 +70,15 @@ def list_projects(
         return
     page = body_of(response)
     columns = ["id", "name", "slug", "status", "artifact_ready", "created_at", "finished_at"]
-    _table(columns, [[p.get(c) for c in columns] for p in page["projects"]])
+    table(columns, [[p.get(c) for c in columns] for p in page["projects"]])
     shown = len(page["projects"])
     first = page["offset"] + 1 if shown else 0
     more = f"; next page: --offset {page['offset'] + shown}" if page["has_next"] else ""
     typer.echo(f"{first}-{page['offset'] + shown} of {page['total']}{more}")
+
+
+def _project(project_id: int) -> str:
+    return f"/projects/{project_id}"
 
 
 def _get(path: str, as_json: bool, api_url: str, api_key: str | None) -> dict[str, Any]:
@@ -145,7 +96,7 @@ def _get(path: str, as_json: bool, api_url: str, api_key: str | None) -> dict[st
 def show(project_id: ProjectId, as_json: AsJson = False, api_url: ApiUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The full project."""
     if body := _get(_project(project_id), as_json, api_url, api_key):
-        _fields(body)
+        fields(body)
 
 
 @app.command()
@@ -155,7 +106,7 @@ def status(
 ) -> None:
     """The light status body."""
     if body := _get(f"{_project(project_id)}/status", as_json, api_url, api_key):
-        _fields(body)
+        fields(body)
 
 
 @app.command()
@@ -171,18 +122,30 @@ def questions(
         typer.echo("no open questions")
         return
     columns = ["id", "type", "question", "options", "default"]
-    _table(columns, [[q.get(c) for c in columns] for q in body["questions"]])
+    table(columns, [[q.get(c) for c in columns] for q in body["questions"]])
+
+
+# What an action moves a project out of: the command returns once /status shows it
+# (at most 10 s), so `forgeflow projects approve 7 && forgeflow projects wait 7` is safe.
+LEAVES = {
+    "answers": ("awaiting_answers",),
+    "approve": ("awaiting_approval",),
+    "reject": ("awaiting_approval",),
+    "retry": ("failed", "cancelled"),
+}
 
 
 def _act(project_id: int, action: str, body: dict[str, Any] | None, as_json: bool, url: str, key: str | None) -> None:
     with Api(url, key) as api:
         response = api.post(f"{_project(project_id)}/{action}", json=body)
+        result = body_of(response)
+        state = settle(api, project_id, leaving=LEAVES[action]) if action in LEAVES else result["status"]
+    if action in LEAVES and state in LEAVES[action]:
+        typer.echo(f"warning: project {project_id} still shows {state}; is a worker running?", err=True)
     if as_json:
         echo_raw(response)
         return
-    result = body_of(response)
-    queued = "; accepted, the run applies it shortly" if result.get("queued") else ""
-    typer.echo(f"project {result['id']}: {action} ok; status {result['status']}, phase {result['phase']}{queued}")
+    typer.echo(f"project {project_id}: {action} ok; status {state}, phase {result['phase']}")
 
 
 @app.command()
@@ -277,18 +240,14 @@ def wait(
             polling=Polling(poll_start, poll_max),
             timeout=timeout,
             through_gates=through_gates,
-            progress=sys.stdout.isatty() and not as_json,
+            progress=show_progress(as_json),
         )
     body = body_of(response)
     if as_json:
         echo_raw(response)
     else:
         typer.echo(f"project {project_id}: {body['status']}")
-    _finish(body, through_gates=through_gates)
-
-
-def _downloaded_json(saved: Downloaded) -> dict[str, Any]:
-    return {"path": str(saved.path), "sha256": saved.sha256, "size": saved.size}
+    finish(body, through_gates=through_gates)
 
 
 @app.command("download")
@@ -304,7 +263,7 @@ def download_artifact(
     """Download the ZIP, checked against its X-Content-SHA256; prints the path."""
     with Api(api_url, api_key) as api:
         saved = download(api, project_id, output=output, force=force)
-    typer.echo(json.dumps({"id": project_id, **_downloaded_json(saved)}) if as_json else str(saved.path))
+    typer.echo(json.dumps({"id": project_id, **downloaded_json(saved)}) if as_json else str(saved.path))
 
 
 @app.command()
@@ -341,51 +300,3 @@ def events(
             polling=Polling(poll_start, poll_max),
             emit=lambda e: print_event(json.loads(e.data), e.data),
         )
-
-
-@handles_errors
-def generate(
-    name: Annotated[str, typer.Option("--name", help="project_name.")],
-    slug: Annotated[str | None, typer.Option("--slug", help="project_slug (default: from the name).")] = None,
-    template: Annotated[str | None, typer.Option("--template", help="Template id (default djass-saas).")] = None,
-    settings: Annotated[
-        list[str] | None, typer.Option("--set", help="Any request field: key=value, or key:=JSON. Repeatable.")
-    ] = None,
-    require_approval: Annotated[bool, typer.Option("--require-approval", help="Gate on spec approval.")] = False,
-    timeout: Timeout = None,
-    through_gates: ThroughGates = False,
-    output: Output = None,
-    force: Force = False,
-    as_json: AsJson = False,
-    api_url: ApiUrl = DEFAULT_URL,
-    api_key: ApiKey = None,
-    poll_start: PollStart = 2.0,
-    poll_max: PollMax = 15.0,
-) -> None:
-    """Create a project, wait for it, download its ZIP; prints the ZIP's path."""
-    body: dict[str, Any] = parse_pairs(settings or [], param_hint="--set")
-    body["project_name"] = name
-    if slug is not None:
-        body["project_slug"] = slug
-    if template is not None:
-        body["template"] = template
-    if require_approval:
-        body["require_approval"] = True
-    with Api(api_url, api_key) as api:
-        project = body_of(api.post("/projects", json=body))["project"]
-        project_id = project["id"]
-        typer.echo(f"project {project_id} created ({project['slug']}); waiting", err=True)
-        polling = Polling(poll_start, poll_max)
-        progress = sys.stdout.isatty() and not as_json
-        state = body_of(
-            poll(api, project_id, polling=polling, timeout=timeout, through_gates=through_gates, progress=progress)
-        )
-        saved = download(api, project_id, output=output, force=force) if state["status"] == "ready" else None
-        if as_json:
-            final = body_of(api.get(_project(project_id)))
-            typer.echo(json.dumps({"project": final, "artifact": saved and _downloaded_json(saved)}))
-    if saved is None:
-        _finish(state, through_gates=through_gates)
-        return
-    if not as_json:
-        typer.echo(str(saved.path))

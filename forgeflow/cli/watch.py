@@ -109,6 +109,18 @@ def wait_for(
             time.sleep(delay)
 
 
+def settle(api: Api, project_id: int, *, leaving: tuple[str, ...], timeout: float = 10.0) -> str:
+    """After an action, poll ``/status`` (briefly) until the project has left ``leaving``,
+    so that ``approve && wait`` never sees the old state; return the last status."""
+    deadline, delay = time.monotonic() + timeout, 0.05
+    while True:
+        state: str = body_of(api.get(f"/projects/{project_id}/status"))["status"]
+        if state not in leaving or time.monotonic() >= deadline:
+            return state
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
 def list_events(api: Api, project_id: int, *, after: int) -> Iterator[dict[str, Any]]:
     """Every event after ``after``, page by page."""
     while True:
@@ -195,6 +207,13 @@ def _target(output: Path | None, name: str | None) -> Path | None:
     return (output or Path.cwd()) / name
 
 
+def check_target(output: Path | None, force: bool) -> None:
+    """Refuse early when ``output`` names a file that exists (without ``force``)."""
+    early = _target(output, None)
+    if early is not None:
+        _refuse_overwrite(early, force)
+
+
 def _refuse_overwrite(target: Path, force: bool) -> None:
     if target.exists() and not force:
         raise CliFailure(f"{target} exists; pass --force to overwrite it")
@@ -212,9 +231,7 @@ class Downloaded:
 def download(api: Api, project_id: int, *, output: Path | None, force: bool) -> Downloaded:
     """Stream the artifact into a temporary file beside the target, check its SHA-256
     against ``X-Content-SHA256``, then move it into place."""
-    early = _target(output, None)
-    if early is not None:
-        _refuse_overwrite(early, force)
+    check_target(output, force)
     with api.stream("GET", f"/projects/{project_id}/artifact", headers={"Accept": "application/zip"}) as response:
         target = _target(output, _filename(response.headers.get("content-disposition"), project_id))
         assert target is not None
