@@ -50,6 +50,14 @@ def _temporal_cmd(port: int | None, ui_port: int | None) -> list[str]:
     )
 
 
+def exit_now(code: int) -> None:
+    """Leave a short-lived command that talked to Temporal directly: the SDK's native runtime
+    can abort the interpreter's own shutdown (sdk-python issue 300), so flush and exit here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def register(app: typer.Typer) -> None:
     temporal_app = typer.Typer(help="The Temporal dev server (Web UI on), or `setup` for a cluster.")
     app.add_typer(temporal_app, name="temporal")
@@ -66,6 +74,28 @@ def register(app: typer.Typer) -> None:
         _apply_data_dir(data_dir)
         cmd = _temporal_cmd(port, ui_port)
         os.execv(cmd[0], cmd)
+
+    @temporal_app.command("setup")
+    def temporal_setup() -> None:
+        """Register forgeflow's search attributes on an existing cluster (idempotent)."""
+        import asyncio
+
+        from forgeflow.cluster import register_search_attributes
+        from forgeflow.temporal import connect
+
+        settings = get_settings()
+
+        async def run() -> list[str]:
+            client = await connect(settings)
+            return await register_search_attributes(client, settings.namespace)
+
+        try:
+            added = asyncio.run(run())
+        except RuntimeError as exc:  # connection refused and friends
+            typer.echo(f"cannot reach Temporal at {settings.resolved_temporal_address}: {exc}", err=True)
+            exit_now(4)
+        typer.echo(f"registered: {', '.join(added)}" if added else "search attributes already registered")
+        exit_now(0)
 
     @app.command()
     def worker() -> None:
