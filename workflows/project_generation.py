@@ -90,6 +90,8 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
         self._pending_decision: DecisionRecord | None = None
         self._events_made = 0
         self._webhooks: list[asyncio.Task[Any]] = []
+        self._task_states: dict[str, str] = {}
+        self._spec_key: str | None = None
         self._notified_status: ProjectStatus | None = None
 
     @workflow.run
@@ -155,6 +157,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
         await self._transition(ProjectStatus.GENERATING, Phase.DECOMPOSE)
         plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
         self._tasks_total = len(plan.tasks)
+        self._task_states = {t.id: "pending" for t in plan.tasks}
         await self._transition(
             ProjectStatus.GENERATING,
             Phase.TASKS,
@@ -208,6 +211,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
                 SpecResult,
                 f"spec v{self._spec_version}",
             )
+            self._spec_key = spec.documents_key
             record = SpecRecord(
                 version=spec.version,
                 documents_key=spec.documents_key,
@@ -244,6 +248,16 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
 
     async def _run_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
         label = f"task {task.sequence}/{self._tasks_total}: {task.slug}"
+        self._task_states[task.id] = "running"
+        try:
+            result = await self._execute_task(request, task, label)
+        except BaseException:
+            self._task_states[task.id] = "failed"
+            raise
+        self._task_states[task.id] = "succeeded"
+        return result
+
+    async def _execute_task(self, request: TemplateRequest, task: TaskDefinition, label: str) -> TaskResult:
         result: TaskResult = await workflow.execute_activity(
             RUN_TASK,
             TaskInput(request=request, task=task, total_tasks=self._tasks_total),

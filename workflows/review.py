@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectStatus,
         QuestionModel,
         RegenerateUpdate,
+        SpecSnapshot,
         StatusSnapshot,
     )
 
@@ -50,6 +51,8 @@ class ReviewHandlers:
     _tasks_done: int
     _error: str
     _paused: bool
+    _spec_key: str | None
+    _task_states: dict[str, str]
 
     @workflow.query
     def status(self) -> StatusSnapshot:
@@ -68,6 +71,20 @@ class ReviewHandlers:
     @workflow.query
     def questions(self) -> list[QuestionModel]:
         return self._questions
+
+    @workflow.query
+    def spec(self) -> SpecSnapshot:
+        return SpecSnapshot(
+            version=self._spec_version,
+            documents_key=self._spec_key,
+            feedback=list(self._feedback),
+            awaiting_review=self._phase == Phase.AWAITING_APPROVAL,
+        )
+
+    @workflow.query
+    def tasks(self) -> dict[str, str]:
+        """Task id -> pending, running, succeeded or failed, as this run sees them."""
+        return dict(self._task_states)
 
     # --- approval gate ---------------------------------------------------------------
 

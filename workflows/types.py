@@ -256,6 +256,13 @@ class PauseUpdate(BaseModel):
     reason: str = ""
 
 
+class SpecSnapshot(BaseModel):
+    version: int
+    documents_key: str | None
+    feedback: list[str]
+    awaiting_review: bool
+
+
 class StatusSnapshot(BaseModel):
     project_id: int
     status: ProjectStatus

@@ -104,6 +104,11 @@ async def test_generation_without_gates_ends_ready_with_a_zip(client, worker, se
         if e.HasField("activity_task_scheduled_event_attributes") and e.HasField("user_metadata")
     ]
     assert any("task 1/" in s for s in summaries), summaries
+    # The Web UI's query tab: the run's own view of its tasks and spec.
+    tasks = await handle.query(ProjectGenerationWorkflow.tasks)
+    assert tasks and set(tasks.values()) == {"succeeded"}
+    spec = await handle.query(ProjectGenerationWorkflow.spec)
+    assert spec.version == 1 and spec.documents_key.endswith("/spec/v1") and not spec.awaiting_review
 
 
 async def test_a_second_start_attaches_to_the_same_run(client, worker, settings, project_row):
