@@ -242,7 +242,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Insufficient scope",
         404: "Project not found",
         422: "Invalid query parameters",
-        429: "Project quota exceeded",
+        429: "Project quota exceeded (quota_exceeded) or rate limited (rate_limited)",
         500: "Internal error",
         503: "Temporary queueing failure (retryable)",
     }.items()

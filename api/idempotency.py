@@ -99,9 +99,13 @@ class IdempotencyMiddleware:
         settings: Settings = scope["app"].state.settings
         try:
             owner_id = await self._owner(db, settings, scope)
-            if owner_id is None:  # no valid key: the route answers 401 as always
-                await self.app(scope, receive, send)
-                return
+        except (ApiError, *_DB_ERRORS) as exc:
+            await _refuse(exc, scope, receive, send)
+            return
+        if owner_id is None:  # no valid key: the route answers 401 as always
+            await self.app(scope, receive, send)
+            return
+        try:
             if not 0 < len(key) <= MAX_KEY_LENGTH:
                 raise invalid_idempotency_key(MAX_KEY_LENGTH)
             body = await _read_body(receive)
@@ -109,12 +113,8 @@ class IdempotencyMiddleware:
                 return  # the client went away
             print_ = fingerprint(scope["method"], scope["path"], body)
             claimed, record = await self._acquire(db, owner_id, key, print_, settings)
-        except ApiError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        except _DB_ERRORS as exc:
-            log.warning("database unavailable for Idempotency-Key on %s: %s", scope["path"], type(exc).__name__)
-            await error_response(database_unavailable())(scope, receive, send)
+        except (ApiError, *_DB_ERRORS) as exc:
+            await _refuse(exc, scope, receive, send)
             return
         if record is not None:
             await _replay(record, send)
@@ -190,6 +190,13 @@ class IdempotencyMiddleware:
             await _release(db, record_id)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    if not isinstance(exc, ApiError):
+        log.warning("database unavailable for Idempotency-Key on %s: %s", scope["path"], type(exc).__name__)
+        exc = database_unavailable()
+    await error_response(exc)(scope, receive, send)
 
 
 def _step(db: Database, owner_id: int, key: str, print_: str, ttl: timedelta, claim: bool) -> tuple[Step, Any]:
@@ -268,3 +275,28 @@ async def _replay(record: IdempotencyRecord, send: Send) -> None:
     headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
     await send({"type": "http.response.start", "status": record.response_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def document_idempotency_key(app: Any) -> None:
+    """Declare the ``Idempotency-Key`` header on every POST of the OpenAPI document (the
+    middleware handles it, so no route declares it itself)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        header = {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Same key and body within 24 h: the first response again, and nothing runs twice.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/v1") and "post" in operations:
+                operations["post"].setdefault("parameters", []).append(header)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.idempotency import IdempotencyMiddleware
+from api.idempotency import IdempotencyMiddleware, document_idempotency_key
 from api.limits import BodySizeLimitMiddleware
+from api.observability import ApiMetrics, ObservabilityMiddleware
 from api.request_context import RequestIdMiddleware
-from api.routes import events, files, health, lifecycle, projects, runs, webhooks
+from api.routes import admin, events, files, health, lifecycle, observability, projects, runs, webhooks
 from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
@@ -42,9 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last is outermost: every response, replays and their errors too, carries the request id.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Inside the request id (logged with it), outside the rest: 413s and replays count too.
+    app.state.metrics = ApiMetrics(app)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     for resource in (projects, lifecycle, runs, events, files):
         app.include_router(resource.router, prefix="/api/v1")
     app.include_router(webhooks.router, prefix="/api/v1")
+    app.include_router(admin.router, prefix="/api/v1")
     app.include_router(health.router)
+    document_idempotency_key(app)
+    app.include_router(observability.router)
     return app
