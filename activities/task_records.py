@@ -4,74 +4,79 @@ keys carry the attempt, and a finished task is never moved back to running."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from store.db import Database
 from store.lifecycle import NewEvent, append_events, get_run, lock_project, update_task
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
+
+OPEN = ("pending", "running")
 
 
 class TaskRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def started(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
-        now = datetime.now(UTC)
+    @contextmanager
+    def _task_row(self, request: TemplateRequest, task: TaskDefinition) -> Iterator[tuple[Session, int] | None]:
+        # The project lock comes first, as in every writer of events (see lock_project).
         with self._db.session(write_lock=True) as session:
             lock_project(session, project_id=request.project_id)
             run = get_run(session, project_id=request.project_id, number=request.run_number)
-            if run is None:
+            yield (session, run.id) if run is not None else None
+
+    def _write(
+        self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any
+    ) -> None:
+        with self._task_row(request, task) as row:
+            if row is None:
                 return
-            update_task(
-                session,
-                run_id=run.id,
-                key=task.id,
-                only_from=("pending", "running"),
-                status="running",
-                attempts=attempt,
-            )
-            if attempt == 1:
-                update_task(session, run_id=run.id, key=task.id, only_from=("running",), started_at=now)
-            event = NewEvent(
-                type="task_started",
-                key=f"task_started:{request.run_number}:{task.id}:{attempt}",
-                payload={"slug": task.slug, "sequence": task.sequence, "attempt": attempt},
-                task_id=task.id,
-            )
-            append_events(session, project_id=request.project_id, events=[event], at=now)
+            session, run_id = row
+            update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
+            append_events(session, project_id=request.project_id, events=events, at=now)
+
+    def started(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
+        event = NewEvent(
+            type="task_started",
+            key=f"task_started:{request.run_number}:{task.id}:{attempt}",
+            payload={"slug": task.slug, "sequence": task.sequence, "attempt": attempt},
+            task_id=task.id,
+        )
+        now = datetime.now(UTC)
+        first = {"started_at": now} if attempt == 1 else {}
+        self._write(request, task, [event], now, status="running", attempts=attempt, **first)
 
     def succeeded(self, request: TemplateRequest, task: TaskDefinition, result: TaskResult) -> None:
+        base = f"{request.run_number}:{task.id}"
+        events = [
+            NewEvent(
+                type="task_files",
+                key=f"task_files:{base}",
+                task_id=task.id,
+                payload={"files": result.files[:500], "count": len(result.files)},
+            ),
+            NewEvent(
+                type="task_succeeded",
+                key=f"task_succeeded:{base}",
+                task_id=task.id,
+                payload={"slug": task.slug, "branch": result.branch, "commit_sha": result.commit_sha},
+            ),
+        ]
         now = datetime.now(UTC)
-        with self._db.session(write_lock=True) as session:
-            lock_project(session, project_id=request.project_id)
-            run = get_run(session, project_id=request.project_id, number=request.run_number)
-            if run is None:
-                return
-            update_task(
-                session,
-                run_id=run.id,
-                key=task.id,
-                only_from=("pending", "running"),
-                status="succeeded",
-                files=result.files,
-                branch_name=result.branch,
-                commit_sha=result.commit_sha,
-                finished_at=now,
-                error="",
-            )
-            base = f"{request.run_number}:{task.id}"
-            events = [
-                NewEvent(
-                    type="task_files",
-                    key=f"task_files:{base}",
-                    task_id=task.id,
-                    payload={"files": result.files[:500], "count": len(result.files)},
-                ),
-                NewEvent(
-                    type="task_succeeded",
-                    key=f"task_succeeded:{base}",
-                    task_id=task.id,
-                    payload={"slug": task.slug, "branch": result.branch, "commit_sha": result.commit_sha},
-                ),
-            ]
-            append_events(session, project_id=request.project_id, events=events, at=now)
+        self._write(
+            request,
+            task,
+            events,
+            now,
+            status="succeeded",
+            files=result.files,
+            branch_name=result.branch,
+            commit_sha=result.commit_sha,
+            error="",
+            finished_at=now,
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
+from api.schemas import FLAG_FIELDS
 from engine.context import build_context
 from engine.plan import decompose, modules_for, task_selector
 from engine.render import files_under, render
@@ -76,7 +77,7 @@ FLAGS = (
 
 @pytest.mark.parametrize("value", ["y", "n"])
 def test_builtin_template_matches_cookiecutter(tmp_path, value):
-    answers = {"project_name": "Acme CRM", "project_main_color": "green", **dict.fromkeys(FLAGS, value)}
+    answers = {"project_name": "Acme CRM", "project_main_color": "green", **dict.fromkeys(FLAG_FIELDS, value)}
     template = load_template("djass-saas")
     reference = Path(
         cookiecutter(
