@@ -4,18 +4,46 @@ keys carry the attempt, and a finished task is never moved back to running."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
+from temporalio import activity
 
 from store.db import Database
 from store.lifecycle import NewEvent, append_events, get_run, lock_project, update_task
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
 OPEN = ("pending", "running")
+
+log = logging.getLogger("forgeflow.activities")
+
+# The database being away is no fault of the task: its records wait for it, heartbeating so
+# Temporal knows this worker is alive, instead of spending the task's few retries (which a
+# database outage of a quarter of a minute would otherwise exhaust, failing the project).
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
+
+def until_stored(write: Callable[[], None]) -> None:
+    delay = 0.2
+    while True:
+        try:
+            return write()
+        except UNAVAILABLE as exc:
+            if not activity.in_activity() or activity.is_cancelled():
+                raise
+            info = activity.info()
+            log.warning("database unavailable for %s; retrying: %s", info.activity_type, type(exc).__name__)
+            activity.heartbeat("waiting for the database")
+            beat = info.heartbeat_timeout.total_seconds() / 2 if info.heartbeat_timeout else 5.0
+            time.sleep(min(delay, beat))
+            delay = min(delay * 2, 5.0)
 
 
 class TaskRecorder:
@@ -33,12 +61,15 @@ class TaskRecorder:
     def _write(
         self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any
     ) -> None:
-        with self._task_row(request, task) as row:
-            if row is None:
-                return
-            session, run_id = row
-            update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
-            append_events(session, project_id=request.project_id, events=events, at=now)
+        def write() -> None:
+            with self._task_row(request, task) as row:
+                if row is None:
+                    return
+                session, run_id = row
+                update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
+                append_events(session, project_id=request.project_id, events=events, at=now)
+
+        until_stored(write)
 
     def started(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
         event = NewEvent(

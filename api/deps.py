@@ -48,6 +48,12 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
         yield session
 
 
+# Closed when the endpoint returns, before the response is sent: a commit that fails (the
+# database went away) is still a 503, not an error after the response has started, which
+# drops the client's keep-alive connection; and no connection is held through a stream.
+ScopedSession = Depends(get_session, scope="function")
+
+
 def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
@@ -97,7 +103,7 @@ def require_scope(scope: str) -> Callable[[Identity], Identity]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, ScopedSession]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
 ReaderDep = Annotated[Identity, Depends(require_scope("projects:read"))]
@@ -115,7 +121,7 @@ def owned_project(scope: str) -> Callable[..., Project]:
 
     def load(
         project_id: ProjectId,
-        session: Annotated[Session, Depends(get_session)],
+        session: Annotated[Session, ScopedSession],
         identity: Identity = scoped,
     ) -> Project:
         project = get_project(session, owner_id=identity.owner_id, project_id=project_id)

@@ -16,6 +16,7 @@ from api.routes import admin, events, files, health, lifecycle, observability, p
 from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
+from forgeflow.tracing import configure_tracing
 from store.artifacts import LocalArtifactStore
 from store.db import Database
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = Database(settings.resolved_database_url)
         app.state.artifacts = LocalArtifactStore(settings.artifact_dir)
+        configure_tracing(settings, "forgeflow-api")  # only with FORGEFLOW_OTEL_ENABLED
         # Lazy: the API serves reads while Temporal is down; creates answer 503 until it is back.
         app.state.temporal = await connect(settings, lazy=True)
         yield

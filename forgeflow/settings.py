@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Comma-separated template ids whose hooks and check commands may run (built-ins always).
     trusted_templates: str = ""
     log_level: str = "INFO"
+    # json: one JSON object per line (timestamp, level, logger, message, request/project ids);
+    # text: the classic one-line format. Both redact API keys and webhook secrets.
+    log_format: Literal["json", "text"] = "json"
+    # host:port where the worker serves the Temporal SDK's Prometheus metrics; empty disables.
+    worker_metrics_address: str = "127.0.0.1:9464"
+    # OpenTelemetry spans across API -> workflow -> activities (Temporal's TracingInterceptor).
+    otel_enabled: bool = False
     # A comment line on idle event streams, so proxies and clients see the stream alive.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Requests per API key per fixed one-minute window, counted in the database; 0 disables.

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.assembly import AssemblyActivities
@@ -18,7 +19,7 @@ from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
 from activities.webhooks import WebhookActivities
 from forgeflow.settings import Settings, get_settings
-from forgeflow.temporal import connect
+from forgeflow.temporal import connect, metrics_runtime
 from store.artifacts import LocalArtifactStore
 from store.db import Database
 from store.webhooks import load_cipher
@@ -71,11 +72,27 @@ def build_worker(
     )
 
 
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The runtime exporting the SDK's metrics at ``worker_metrics_address`` (None: the
+    default runtime, no exporter). A second worker on the same host and address runs
+    without its own exporter rather than not at all."""
+    address = settings.worker_metrics_address.strip()
+    if not address:
+        return None
+    try:
+        runtime = metrics_runtime(address)
+    except ValueError as exc:
+        log.warning("worker metrics disabled: %s (set FORGEFLOW_WORKER_METRICS_ADDRESS)", exc)
+        return None
+    log.info("worker metrics at http://%s/metrics", address)
+    return runtime
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     db = Database(settings.resolved_database_url)
     db.migrate()
-    client = await connect(settings)
+    client = await connect(settings, runtime=worker_runtime(settings))
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, db=db, executor=executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.resolved_temporal_address)

@@ -59,7 +59,8 @@ class ApiFailure(Exception):
         text = f"error: {self.code} (HTTP {self.status}): {self.message}"
         for name in ("field", "current_status", "required_scope", "available", "retry_guidance"):
             if name in self.details:
-                text += f"\n  {name}: {self.details[name]}"
+                value = self.details[name]
+                text += f"\n  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
         if "request_id" in self.details:
             text += f"\n  request id: {self.details['request_id']}"
         return text
@@ -200,6 +201,9 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except BrokenPipeError:  # `forgeflow projects events 7 | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except (KeyError, TypeError) as exc:  # JSON, but not the shape this API answers with
+            typer.echo(f"error: the answer lacks what the forgeflow API sends ({exc!r}); is --api-url right?", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

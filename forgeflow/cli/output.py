@@ -27,12 +27,19 @@ def show_progress(as_json: bool) -> bool:
     return sys.stdout.isatty() and not as_json
 
 
-def _console() -> Any:
+def table(columns: list[str], rows: list[list[Any]]) -> None:
+    """A plain table: no markup, highlighting or emoji; wide when piped, so rows stay whole."""
+    from rich import box
     from rich.console import Console
+    from rich.table import Table
 
-    # Plain text (no markup, highlighting or emoji), and wide when piped so rows stay whole.
-    width = None if sys.stdout.isatty() else 200
-    return Console(markup=False, highlight=False, emoji=False, width=width)
+    grid = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for row in rows:
+        grid.add_row(*(cell(v) for v in row))
+    console = Console(markup=False, highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+    with console.capture() as captured:
+        console.print(grid)
+    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 def cell(value: Any) -> str:
@@ -43,16 +50,6 @@ def cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":")) if value else "-"
     return str(value) if value != "" else "-"
-
-
-def table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    grid = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False)
-    for row in rows:
-        grid.add_row(*(cell(v) for v in row))
-    _console().print(grid)
 
 
 def fields(body: dict[str, Any]) -> None:

@@ -71,10 +71,9 @@ def list_projects(
     page = body_of(response)
     columns = ["id", "name", "slug", "status", "artifact_ready", "created_at", "finished_at"]
     table(columns, [[p.get(c) for c in columns] for p in page["projects"]])
-    shown = len(page["projects"])
-    first = page["offset"] + 1 if shown else 0
-    more = f"; next page: --offset {page['offset'] + shown}" if page["has_next"] else ""
-    typer.echo(f"{first}-{page['offset'] + shown} of {page['total']}{more}")
+    shown, offset = len(page["projects"]), page["offset"]
+    more = f"; next page: --offset {offset + shown}" if page["has_next"] else ""
+    typer.echo(f"{offset + 1}-{offset + shown} of {page['total']}{more}" if shown else f"none here of {page['total']}")
 
 
 def _project(project_id: int) -> str:
@@ -145,7 +144,8 @@ def _act(project_id: int, action: str, body: dict[str, Any] | None, as_json: boo
     if as_json:
         echo_raw(response)
         return
-    typer.echo(f"project {project_id}: {action} ok; status {state}, phase {result['phase']}")
+    later = " (accepted; the run applies it shortly)" if result.get("queued") and action not in LEAVES else ""
+    typer.echo(f"project {project_id}: {action} ok; status {state}{later}")
 
 
 @app.command()

@@ -101,9 +101,12 @@ def register(app: typer.Typer) -> None:
     def worker() -> None:
         """Run a worker: the project workflow and its activities."""
         from forgeflow.logs import configure_logging
+        from forgeflow.tracing import configure_tracing
         from forgeflow.worker import main as worker_main
 
-        configure_logging(get_settings().log_level)
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        configure_tracing(settings, "forgeflow-worker")
         worker_main()
 
     @app.command()
@@ -115,9 +118,13 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API."""
         import uvicorn
 
+        from forgeflow.logs import configure_logging
         from store.db import upgrade_database
 
         settings = get_settings()
+        # The same config in every uvicorn worker process; uvicorn's access log stays off
+        # (forgeflow.access logs each request, redacted, path without the query string).
+        log_config = configure_logging(settings.log_level, settings.log_format)
         upgrade_database(settings.resolved_database_url)
         uvicorn.run(
             "api.main:create_app",
@@ -125,7 +132,9 @@ def register(app: typer.Typer) -> None:
             host=host or settings.api_host,
             port=port or settings.api_port,
             workers=workers,
-            log_level="warning",
+            log_config=log_config,
+            log_level=settings.log_level.lower(),
+            access_log=False,
         )
 
     @app.command()

@@ -160,10 +160,10 @@ def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
 
 
 def follow_events(api: Api, project_id: int, *, after: int, polling: Polling, emit: Callable[[SseEvent], None]) -> int:
-    """Tail ``/events/stream`` until the project is done; reconnect with ``Last-Event-ID``
-    after a dropped connection (the same backoff as waiting, at most MAX_FAILURES failed
-    attempts in a row). Return the last event id seen."""
-    cursor, failures, delays = after, 0, polling.intervals()
+    """Tail ``/events/stream`` until the project is done; once connected, reconnect with
+    ``Last-Event-ID`` after a dropped connection or a transient error (the same backoff as
+    waiting, at most MAX_FAILURES in a row). Return the last event id seen."""
+    cursor, failures, delays, connected = after, 0, polling.intervals(), False
     timeout = httpx.Timeout(30.0, read=STREAM_READ_TIMEOUT)
     while True:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
@@ -171,15 +171,15 @@ def follow_events(api: Api, project_id: int, *, after: int, polling: Polling, em
             headers["Last-Event-ID"] = str(cursor)
         try:
             with api.stream("GET", f"/projects/{project_id}/events/stream", headers=headers, timeout=timeout) as resp:
-                failures = 0
+                failures, connected = 0, True
                 for event in parse_sse(resp.iter_lines()):
                     cursor, delays = event.id, polling.intervals()
                     emit(event)
             # The server ends the stream once the project is done; anything else ending it
             # (a proxy, a restart) looks the same, so ask.
             done = body_of(api.get(f"/projects/{project_id}/status"))["status"] in TERMINAL
-        except Unreachable:
-            if failures >= MAX_FAILURES:
+        except (Unreachable, ApiFailure) as exc:
+            if not connected or not _transient(exc) or failures >= MAX_FAILURES:
                 raise
             failures, done = failures + 1, False
         if done:

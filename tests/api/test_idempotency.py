@@ -220,3 +220,15 @@ async def test_any_post_route_is_covered_and_no_store_is_never_kept(settings, ke
         assert session.scalars(
             select(IdempotencyRecord.key).where(IdempotencyRecord.owner_id == key.owner_id)
         ).all() == ["c"]
+
+
+async def test_database_down_is_503(settings, key):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    down_url = f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test?connect_timeout=2"
+    broken = settings.model_copy(update={"database_url": down_url})
+    async with LiveServer(broken) as server, httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as http:
+        response = await http.post("/projects", json=BODY, headers=headers(key, "db-down"))
+    assert response.status_code == 503
+    assert error_body(response)["error"]["code"] == "retryable_error"

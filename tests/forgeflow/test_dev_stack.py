@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -52,6 +53,9 @@ def test_dev_stack_serves_the_quickstart_and_stops_cleanly(tmp_path):
         while "Ctrl-C stops everything" not in output:
             assert time.monotonic() < deadline and proc.poll() is None, output
             output += proc.stdout.readline()
+        # The stack logs every request (JSON access log): keep the pipe drained so no
+        # child ever blocks on a full pipe while the test polls.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         key = re.search(r"DJASS_API_KEY=(\S+)", output).group(1)
         base = re.search(r"DJASS_BASE_URL=(\S+)", output).group(1)
         headers = {"X-API-Key": key}

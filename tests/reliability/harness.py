@@ -182,6 +182,7 @@ class Stack:
                 "FORGEFLOW_RATE_LIMIT_PER_MINUTE": "0",
                 "FORGEFLOW_SECRET_KEY": Fernet.generate_key().decode(),
                 "FORGEFLOW_LOG_LEVEL": "INFO",
+                "FORGEFLOW_WORKER_METRICS_ADDRESS": "",
                 "PYTHONUNBUFFERED": "1",
             }
         )
