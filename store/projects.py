@@ -125,8 +125,13 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
     if projection.started_at is not None:
         # A (new) run starts: what the previous run left behind no longer holds.
         values.update(
-            started_at=projection.started_at, finished_at=None, error_message="", artifact_ready=False,
-            artifact_key=None, artifact_sha256=None, artifact_size=None,
+            started_at=projection.started_at,
+            finished_at=None,
+            error_message="",
+            artifact_ready=False,
+            artifact_key=None,
+            artifact_sha256=None,
+            artifact_size=None,
         )
     if projection.finished_at is not None:
         values["finished_at"] = projection.finished_at
