@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -11,10 +16,11 @@ from engine import EngineError
 from engine.archive import build_zip
 from engine.context import validate_answers
 from engine.gitrepo import branch_name, commit_task
-from engine.plan import decompose, matches, modules_for, task_selector
+from engine.plan import Ownership, decompose, matches, ownership
 from engine.questions import questions_for
 from engine.render import files_under, render
 from engine.spec import render_spec
+from engine.templates import Template
 from workflows.types import (
     CLARIFY,
     DECOMPOSE,
@@ -37,6 +43,11 @@ EMPTY_ZIP = b"PK\x05\x06" + b"\0" * 18
 
 class GenerationActivities(TemplateActivities):
     recorder: TaskRecorder | None = None  # set by the worker; tests may run without a database
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ownership_cache: OrderedDict[tuple[str, str], Ownership] = OrderedDict()
+        self._ownership_lock = threading.Lock()
 
     @activity.defn(name=CLARIFY)
     def clarify(self, request: TemplateRequest) -> ClarifyResult:
@@ -90,6 +101,22 @@ class GenerationActivities(TemplateActivities):
             self.recorder.succeeded(input.request, task, result)
         return result
 
+    def _ownership(self, template: Template, request: TemplateRequest, context: dict[str, Any]) -> Ownership:
+        """Many tasks of one run land on one worker: list the template and assign owners once
+        per template and answers, not once per task (which is quadratic in the file count)."""
+        key = (template.digest, json.dumps(request.answers, sort_keys=True, default=str))
+        with self._ownership_lock:
+            found = self._ownership_cache.get(key)
+            if found is not None:
+                self._ownership_cache.move_to_end(key)
+                return found
+        owned = ownership(template, context)
+        with self._ownership_lock:
+            self._ownership_cache[key] = owned
+            while len(self._ownership_cache) > 16:
+                self._ownership_cache.popitem(last=False)
+        return owned
+
     def _run_task(self, input: TaskInput) -> TaskResult:
         task = input.task
         template = self._template(input.request)
@@ -97,8 +124,8 @@ class GenerationActivities(TemplateActivities):
         with self._scratch() as tmp:
             out = tmp / "out"
             try:
-                select = task_selector(modules_for(template, context), task.slug)
-                written = render(template.path, context, out, select)
+                owned = self._ownership(template, input.request, context)
+                written = render(template.path, context, out, owned.selector(task.slug), files=owned.files)
                 produced = files_under(out)
             except EngineError as exc:
                 raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc

@@ -11,7 +11,7 @@ from typing import Any
 from engine import InvalidPlan
 from engine.context import evaluate
 from engine.manifest import ModuleDef
-from engine.render import list_outputs
+from engine.render import TemplateFile, list_outputs
 from engine.templates import Template
 
 
@@ -66,17 +66,21 @@ def matches(path: str, patterns: Sequence[str]) -> bool:
     return any(_glob_regex(p).match(path) for p in patterns)
 
 
-def modules_for(template: Template, context: Mapping[str, Any]) -> list[ModuleDef]:
-    """The manifest's modules, or without a manifest the ones derived from the file tree."""
-    if template.manifest.modules:
-        return list(template.manifest.modules)
+@dataclass(frozen=True)
+class Ownership:
+    """Who owns which rendered file, worked out once for a template and its answers."""
+
+    files: list[TemplateFile]
+    owners: dict[str, str | None]
+
+    def selector(self, task_slug: str) -> Callable[[str], bool]:
+        return lambda path: self.owners.get(path) == task_slug
+
+
+def ownership(template: Template, context: Mapping[str, Any]) -> Ownership:
     _root, files = list_outputs(template.path, dict(context))
-    return _derived_modules([f.output for f in files])
-
-
-def task_selector(modules: Sequence[ModuleDef], task_slug: str) -> Callable[[str], bool]:
-    """The rendered paths a task writes: the files its module owns."""
-    return lambda path: owner_of(path, modules) == task_slug
+    modules = template.manifest.modules or _derived_modules([f.output for f in files])
+    return Ownership(files=files, owners={f.output: owner_of(f.output, modules) for f in files})
 
 
 def owner_of(path: str, modules: Sequence[ModuleDef]) -> str | None:

@@ -100,14 +100,22 @@ def render(
     context: dict[str, Any],
     project_dir: Path,
     select: Callable[[str], bool] = lambda _output: True,
+    files: list[TemplateFile] | None = None,
 ) -> list[str]:
-    """Write the selected files into ``project_dir``; return their rendered paths, sorted."""
+    """Write the selected files into ``project_dir``; return their rendered paths, sorted.
+
+    ``files`` is the template's listing from :func:`list_outputs` for this same context;
+    passing it saves re-rendering every file name when many tasks share one template."""
     project_dir = project_dir.resolve()
     project_dir.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     with _RENDER_LOCK, _template_environment(template_path):
         try:
-            _root, files, env = _walk(template_path, context)
+            if files is None:
+                _root, files, env = _walk(template_path, context)
+            else:
+                env = create_env_with_context(context)
+                env.loader = FileSystemLoader([".", "../templates"])  # as _walk sets it
             project_template = find_template(str(template_path), env)
             with work_in(project_template):
                 for item in files:

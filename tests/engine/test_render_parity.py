@@ -10,7 +10,7 @@ from cookiecutter.main import cookiecutter
 
 from api.schemas import FLAG_FIELDS
 from engine.context import build_context
-from engine.plan import decompose, modules_for, task_selector
+from engine.plan import decompose, ownership
 from engine.render import files_under, render
 from engine.templates import load_template
 
@@ -22,7 +22,8 @@ def render_by_tasks(template_id: str, answers: dict, out: Path, template_path: s
     context = build_context(template, answers)
     plan = decompose(template, context)
     for task in plan.tasks:  # each task renders only its own files, into the shared tree
-        render(template.path, context, out, task_selector(modules_for(template, context), task.slug))
+        owned = ownership(template, context)  # the worker's path: one listing, shared by every task
+        render(template.path, context, out, owned.selector(task.slug), files=owned.files)
     return files_under(out)
 
 
