@@ -270,9 +270,7 @@ class Stack:
 # --- polling ---------------------------------------------------------------------------
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T]], timeout: float, what: str, *, interval: float = 0.2
-) -> T:
+async def eventually(probe: Callable[[], Awaitable[T]], timeout: float, what: str, *, interval: float = 0.2) -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

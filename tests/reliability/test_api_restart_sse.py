@@ -37,7 +37,7 @@ async def read_stream(url: str, key: str, into: list[dict[str, Any]], last_event
 
 async def test_sse_resumes_across_an_api_restart_without_gap_or_duplicate(make_stack, sqlite_url):
     key = make_api_key(sqlite_url)
-    stack = make_stack(sqlite_url)
+    stack = make_stack(sqlite_url, modules=20)
     await stack.start_temporal()
     stack.start_worker()
     await stack.start_api()

@@ -40,8 +40,8 @@ async def test_an_approval_while_no_worker_runs_is_queued_and_applied_once(make_
         # No worker takes the update within FORGEFLOW_UPDATE_TIMEOUT: it waits as a signal.
         first = await api.http.post(f"/projects/{project_id}/approve", json={"notes": "first"})
         assert first.status_code == 200, first.text
-        assert first.json() == {"id": project_id, "status": "awaiting_approval", "phase": "awaiting_approval",
-                                "queued": True}  # fmt: skip
+        answer = first.json()
+        assert (answer["id"], answer["status"], answer["queued"]) == (project_id, "awaiting_approval", True)
         # A second one is queued as well (nothing can judge it while no worker runs) ...
         second = await api.http.post(f"/projects/{project_id}/approve", json={"notes": "second"})
         assert second.status_code == 200 and second.json()["queued"] is True, second.text

@@ -8,7 +8,7 @@ from tests.reliability.harness import Api, assert_event_log_sound, make_api_key
 
 async def test_temporal_restart_mid_run_still_ends_ready(make_stack, sqlite_url):
     key = make_api_key(sqlite_url)
-    stack = make_stack(sqlite_url, persistent_temporal=True)
+    stack = make_stack(sqlite_url, modules=20, persistent_temporal=True)
     await stack.start_temporal()
     stack.start_worker()
     await stack.start_api()
