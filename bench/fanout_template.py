@@ -27,7 +27,16 @@ def write_fanout_template(base: Path, modules: int = 1000) -> Path:
     project = root / "{{cookiecutter.project_slug}}"
     project.mkdir(parents=True, exist_ok=True)
     (root / "cookiecutter.json").write_text(
-        json.dumps({"project_name": "Fanout", "project_slug": "{{ cookiecutter.project_name.lower() }}"}, indent=2)
+        json.dumps(
+            {
+                "project_name": "Fanout",
+                "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '_') }}",
+                # What the API may add to any create request.
+                "project_description": "",
+                "author_email": "",
+            },
+            indent=2,
+        )
     )
     declared = []
     for n in range(modules):

@@ -1,0 +1,194 @@
+"""Ratios, targets, the printed table (Markdown, pasted into BENCHMARKS.md) and the JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu_model"] = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?"
+        )
+        meminfo = Path("/proc/meminfo").read_text().split()
+        info["memory_gib"] = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 1024**2, 1)
+    except (OSError, ValueError):
+        pass
+    try:
+        from forgeflow.devserver import temporal_binary
+
+        out = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+        info["temporal"] = out.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, Any]:
+    e2e, tput, fan, api, mem = raw["e2e"], raw["throughput"], raw["fanout"], raw["api"], raw["memory"]
+    p50 = {k: percentile(v, 50) for k, v in e2e["latencies_s"].items()}
+    p95 = {k: percentile(v, 95) for k, v in e2e["latencies_s"].items()}
+    ff_tput = {n: r["projects_per_s"] for n, r in tput["forgeflow"].items()}
+    bare_tput = {n: r["projects_per_s"] for n, r in tput["bare"].items()}
+    summary: dict[str, Any] = {
+        "e2e_ratio_vs_cookiecutter": _ratio(p50["forgeflow"], p50["cookiecutter"]),
+        "e2e_ratio_vs_bare": _ratio(p50["forgeflow"], p50["bare"]),
+        "throughput_ratio_vs_bare": _ratio(ff_tput["1"], bare_tput["1"]),
+        "status_rps_ratio_vs_bare": _ratio(api["status"]["forgeflow"]["rps"], api["status"]["bare"]["rps"]),
+        "fanout_ratio_vs_bare": _ratio(fan["forgeflow"]["wall_s"], fan["bare"]["wall_s"]),
+        "worker_peak_rss_mb": mem["worker_peak_rss_mb"],
+        "api_peak_rss_mb": mem["api_peak_rss_mb"],
+    }
+    summary["detail"] = {
+        "e2e_p50_s": p50,
+        "e2e_p95_s": p95,
+        "throughput_projects_per_s": {"forgeflow": ff_tput, "bare": bare_tput},
+        "throughput_ratio_vs_bare_2_workers": _ratio(ff_tput["2"], bare_tput["2"]),
+        "list_rps_ratio_vs_bare": _ratio(api["list"]["forgeflow"]["rps"], api["list"]["bare"]["rps"]),
+        # Memory against the bare processes (a Temporal worker, a FastAPI app), same run.
+        "worker_rss_ratio_vs_bare_worker": _ratio(mem["worker_peak_rss_mb"], mem.get("bare_worker_peak_rss_mb", 0)),
+        "api_rss_ratio_vs_bare_api": _ratio(mem["api_peak_rss_mb"], api.get("bare_api_peak_rss_mb", 0)),
+    }
+    summary["targets"] = {
+        "e2e p50 <= 3x cookiecutter": summary["e2e_ratio_vs_cookiecutter"] <= 3,
+        "e2e p50 <= 1.5x bare": summary["e2e_ratio_vs_bare"] <= 1.5,
+        "throughput >= 0.5x bare": summary["throughput_ratio_vs_bare"] >= 0.5,
+        "throughput rises with a 2nd worker": ff_tput["2"] > ff_tput["1"],
+        "status rps >= 0.5x bare FastAPI": summary["status_rps_ratio_vs_bare"] >= 0.5,
+        "fan-out <= 2x bare": summary["fanout_ratio_vs_bare"] <= 2,
+        "worker peak RSS <= 400 MB": summary["worker_peak_rss_mb"] <= 400,
+        "API peak RSS <= 250 MB": summary["api_peak_rss_mb"] <= 250,
+    }
+    return summary
+
+
+def _load(result: dict[str, Any]) -> str:
+    text = f"{result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} / p99 {result['p99_ms']:.1f} ms"
+    return text + (f", {result['errors']:.0f} errors" if result.get("errors") else "")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def table(summary: dict[str, Any], raw: dict[str, Any]) -> str:
+    d, e2e, fan, api = summary["detail"], raw["e2e"], raw["fanout"], raw["api"]
+    p50, p95 = d["e2e_p50_s"], d["e2e_p95_s"]
+    tput = d["throughput_projects_per_s"]
+    n = len(e2e["latencies_s"]["forgeflow"])
+    ok = {True: "met", False: "**missed**"}
+    t = summary["targets"]
+    rows = [
+        ("figure", "forgeflow", "baseline", "ratio", "target"),
+        (
+            f"e2e latency p50 / p95 ({n} projects, {e2e['tasks']} tasks)",
+            f"{_ms(p50['forgeflow'])} / {_ms(p95['forgeflow'])}",
+            f"cookiecutter {_ms(p50['cookiecutter'])} / {_ms(p95['cookiecutter'])}",
+            f"{summary['e2e_ratio_vs_cookiecutter']:.2f}x",
+            f"<= 3x: {ok[t['e2e p50 <= 3x cookiecutter']]}",
+        ),
+        (
+            "",
+            "",
+            f"bare workflow {_ms(p50['bare'])} / {_ms(p95['bare'])}",
+            f"{summary['e2e_ratio_vs_bare']:.2f}x",
+            f"<= 1.5x: {ok[t['e2e p50 <= 1.5x bare']]}",
+        ),
+    ]
+    for workers in ("1", "2"):
+        ratio = tput["forgeflow"][workers] / tput["bare"][workers]
+        target = f">= 0.5x: {ok[ratio >= 0.5]}"
+        if workers == "2":
+            target += f"; rises: {ok[t['throughput rises with a 2nd worker']]}"
+        failed = raw["throughput"]["forgeflow"][workers].get("failed", 0)
+        rows.append(
+            (
+                f"throughput, {raw['throughput']['projects']} projects, {workers} worker(s)",
+                f"{tput['forgeflow'][workers]:.2f} projects/s" + (f" (**{failed} failed**)" if failed else ""),
+                f"bare {tput['bare'][workers]:.2f} projects/s",
+                f"{ratio:.2f}x",
+                target,
+            )
+        )
+    ff, bare = fan["forgeflow"], fan["bare"]
+    rows.append(
+        (
+            f"fan-out, {fan['tasks']} tasks (bound {raw['config']['max_parallel_tasks']})",
+            f"{_ms(ff['wall_s'])}, {ff['history_events']} events ({ff['history_bytes'] / 1e6:.1f} MB), "
+            f"worker peak {fan['worker_peak_rss_mb']:.0f} MB",
+            f"bare {_ms(bare['wall_s'])}, {bare['history_events']} events ({bare['history_bytes'] / 1e6:.1f} MB)",
+            f"{summary['fanout_ratio_vs_bare']:.2f}x",
+            f"<= 2x: {ok[t['fan-out <= 2x bare']]}; history warning: {_yes(fan['history_warning'])}; "
+            f"continue-as-new suggested: {_yes(ff['suggest_continue_as_new'])} (bare: "
+            f"{_yes(bare['suggest_continue_as_new'])})",
+        )
+    )
+    for figure, label in (("status", "GET /projects/{id}/status"), ("list", "GET /projects")):
+        f, b = api[figure]["forgeflow"], api[figure]["bare"]
+        ratio = f["rps"] / b["rps"]
+        rows.append(
+            (
+                f"{label}, {api['connections']} conns",
+                _load(f),
+                "bare " + _load(b),
+                f"{ratio:.2f}x",
+                f">= 0.5x: {ok[t['status rps >= 0.5x bare FastAPI']]}" if figure == "status" else "(none)",
+            )
+        )
+    if "forgeflow_rate_limit_off" in api["status"]:
+        off = api["status"]["forgeflow_rate_limit_off"]
+        rows.append(
+            (
+                "status, rate limit off (detail)",
+                _load(off),
+                "",
+                f"{off['rps'] / api['status']['bare']['rps']:.2f}x",
+                "",
+            )
+        )
+    mem = raw["memory"]
+    bare_rss = f"bare worker {mem.get('bare_worker_peak_rss_mb', math.nan):.0f} MB, "
+    bare_rss += f"bare API {api.get('bare_api_peak_rss_mb', math.nan):.0f} MB"
+    rows.append(
+        (
+            "peak RSS, throughput runs",
+            f"worker {mem['worker_peak_rss_mb']:.0f} MB, API {mem['api_peak_rss_mb']:.0f} MB",
+            bare_rss,
+            f"{d['worker_rss_ratio_vs_bare_worker']:.2f}x / {d['api_rss_ratio_vs_bare_api']:.2f}x",
+            f"<= 400 / 250 MB: {ok[t['worker peak RSS <= 400 MB']]} / {ok[t['API peak RSS <= 250 MB']]}",
+        )
+    )
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    return "\n".join(lines)
+
+
+def write(summary: dict[str, Any], raw: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**summary, "raw": raw}, indent=2, sort_keys=False, default=str) + "\n")
