@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import invalid_field, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
+from api.schemas import OPT_IN_FIELDS
 from api.steering import steer_within
 from engine import EngineError, InvalidAnswer
 from engine.context import validate_answers
@@ -24,9 +25,6 @@ from store.models import Project
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import TERMINAL_STATUSES, AnswersUpdate, ProjectGenerationInput, StatusSnapshot
-
-# Request fields that opt a project into the lifecycle features; never template variables.
-OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")
 
 
 def result_of(project: Project, snapshot: StatusSnapshot | None) -> ActionResult:

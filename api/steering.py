@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -45,15 +46,9 @@ async def steer(
 
 async def _signal(handle: Any, name: str, arg: Any) -> None:
     try:
-        await handle.signal(name, arg, rpc_timeout=_rpc_timeout())
+        await handle.signal(name, arg, rpc_timeout=timedelta(seconds=UPDATE_TIMEOUT))
     except RPCError as exc:
         raise queueing_failed() from exc
-
-
-def _rpc_timeout() -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=UPDATE_TIMEOUT)
 
 
 def _refusal(cause: BaseException | None, project: Project) -> ApiError:
