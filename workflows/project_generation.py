@@ -8,11 +8,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag
-    from workflows.reporting import ReportingMixin
+    from workflows.reporting import ReportingMixin, describe
     from workflows.review import ReviewHandlers
     from workflows.types import (
         CLARIFY,
@@ -293,12 +293,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
 
 
 def _describe(exc: BaseException) -> str:
-    # Walk to the root cause: an ActivityError's own message says only "Activity task failed".
-    while isinstance(exc, ActivityError | GenerationFailed | DagFailed) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, ApplicationError):
-        return exc.message or exc.type or "ApplicationError"
-    return str(exc) or type(exc).__name__
+    return describe(exc, through=(GenerationFailed, DagFailed))
 
 
 def _human(delta: timedelta) -> str:

@@ -177,9 +177,10 @@ class ReportingMixin:
         return "\n\n".join(lines)
 
 
-def describe(exc: BaseException) -> str:
-    """The root cause's message: an ActivityError's own says only "Activity task failed"."""
-    while isinstance(exc, ActivityError) and exc.__cause__ is not None:
+def describe(exc: BaseException, *, through: tuple[type[BaseException], ...] = ()) -> str:
+    """The root cause's message: an ActivityError's own says only "Activity task failed".
+    ``through`` names further wrapper exceptions to look past."""
+    while isinstance(exc, (ActivityError, *through)) and exc.__cause__ is not None:
         exc = exc.__cause__
     if isinstance(exc, ApplicationError):
         return exc.message or exc.type or "ApplicationError"
