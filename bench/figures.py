@@ -179,6 +179,18 @@ async def fanout(
     size = await download(http, project_id)
     wall = time.perf_counter() - start
     handle = client.get_workflow_handle(workflow_id_for(project_id))
-    return {"wall_s": wall, "project_id": project_id, "started_via": via, "zip_bytes": size} | (
-        await history_stats(handle)
-    )
+    parent = await history_stats(handle)
+    # Large plans run their tasks in child workflows: the figure is the largest history.
+    executions = {handle.id: parent}
+    for event in (await handle.fetch_history()).events:
+        if event.HasField("child_workflow_execution_started_event_attributes"):
+            child_id = event.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+            executions[child_id] = await history_stats(client.get_workflow_handle(child_id))
+    largest = max(executions.values(), key=lambda stats: stats["history_events"])
+    return {"wall_s": wall, "project_id": project_id, "started_via": via, "zip_bytes": size} | {
+        **parent,
+        "history_events": largest["history_events"],
+        "history_bytes": max(stats["history_bytes"] for stats in executions.values()),
+        "suggest_continue_as_new": any(stats["suggest_continue_as_new"] for stats in executions.values()),
+        "executions": {wid: stats["history_events"] for wid, stats in executions.items()},
+    }

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_parallel_tasks: int = Field(default=4, ge=1, le=64)
+    # Plans with more tasks than this run them in child workflows of this many tasks each.
+    tasks_per_batch: int = Field(default=250, ge=1, le=2000)
     # Largest request body the API reads; bigger ones are refused with 413 unread.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long a task may stay silent before another worker takes it over.

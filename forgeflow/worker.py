@@ -24,6 +24,7 @@ from store.artifacts import LocalArtifactStore
 from store.db import Database
 from store.webhooks import load_cipher
 from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.task_batch import TaskBatchWorkflow
 
 log = logging.getLogger("forgeflow.worker")
 
@@ -65,7 +66,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ProjectGenerationWorkflow],
+        workflows=[ProjectGenerationWorkflow, TaskBatchWorkflow],
         activities=activities if activities is not None else build_activities(settings, db),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,

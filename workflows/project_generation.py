@@ -8,17 +8,17 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag
     from workflows.reporting import ReportingMixin, describe
     from workflows.review import ReviewHandlers
+    from workflows.task_batch import TASK_FAILED, BatchRunner, execute_task
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
         EXPORT,
-        RUN_TASK,
         VERIFY,
         WRITE_SPEC,
         ArtifactRef,
@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         SpecRecord,
         SpecResult,
         TaskDefinition,
-        TaskInput,
         TaskResult,
         TaskUpdate,
         TemplateRequest,
@@ -52,9 +51,8 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), max
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
-TASK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
-)
+# Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
+TASK_BATCHES_PATCH = "task-batches"
 
 
 class GenerationFailed(Exception):
@@ -62,7 +60,7 @@ class GenerationFailed(Exception):
 
 
 @workflow.defn
-class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
+class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
     @workflow.init
     def __init__(self, input: ProjectGenerationInput) -> None:
         self._input = input
@@ -165,21 +163,24 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
             events=[self._event("plan_created", {"tasks": len(plan.tasks), "merge_order": plan.merge_order})],
         )
         try:
-            results = await run_dag(
-                plan.tasks, inp.max_parallel_tasks, lambda t: self._run_task(request, t), lambda: not self._paused
-            )
+            if len(plan.tasks) > inp.tasks_per_batch and workflow.patched(TASK_BATCHES_PATCH):
+                bundles, commits = await self._run_batches(request, plan.tasks)
+            else:
+                results = await run_dag(
+                    plan.tasks, inp.max_parallel_tasks, lambda t: self._run_task(request, t), lambda: not self._paused
+                )
+                bundles = {k: v.bundle_key for k, v in results.items()}
+                commits = {k: v.commit_sha for k, v in results.items()}
         except DagFailed as exc:
-            self._error = f"Task {exc.task_id} failed: {_describe(exc.cause)}"
-            self._failed_task = TaskUpdate(task_id=exc.task_id, status="failed", error=_describe(exc.cause))
-            raise GenerationFailed(self._error) from exc
+            raise self._task_failed(exc.task_id, _describe(exc.cause)) from exc
+        except ChildWorkflowError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == TASK_FAILED and cause.details:
+                failure = cause.details[0]
+                raise self._task_failed(failure["task_id"], failure["error"]) from exc
+            raise
 
-        assemble = AssembleInput(
-            request=request,
-            plan=plan,
-            bundles={k: v.bundle_key for k, v in results.items()},
-            commits={k: v.commit_sha for k, v in results.items()},
-            spec=spec,
-        )
+        assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
         await self._transition(ProjectStatus.GENERATING, Phase.VERIFY)
         verified: VerifyResult = await self._engine(VERIFY, assemble, VerifyResult, "verify")
         await self._transition(
@@ -247,29 +248,25 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers):
             self._append_pending(self._event("regenerate_requested", {"version": spec.version, "feedback": notes}))
 
     async def _run_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
-        label = f"task {task.sequence}/{self._tasks_total}: {task.slug}"
         self._task_states[task.id] = "running"
         try:
-            result = await self._execute_task(request, task, label)
+            result = await self._execute_task(request, task)
         except BaseException:
             self._task_states[task.id] = "failed"
             raise
         self._task_states[task.id] = "succeeded"
         return result
 
-    async def _execute_task(self, request: TemplateRequest, task: TaskDefinition, label: str) -> TaskResult:
-        result: TaskResult = await workflow.execute_activity(
-            RUN_TASK,
-            TaskInput(request=request, task=task, total_tasks=self._tasks_total),
-            result_type=TaskResult,
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
-            retry_policy=TASK_RETRY,
-            summary=label,
-        )
+    async def _execute_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
+        result = await execute_task(request, task, self._tasks_total, self._input.task_heartbeat_seconds)
         self._tasks_done += 1
         workflow.set_current_details(self._details())
         return result
+
+    def _task_failed(self, task_id: str, error: str) -> GenerationFailed:
+        self._error = f"Task {task_id} failed: {error}"
+        self._failed_task = TaskUpdate(task_id=task_id, status="failed", error=error)
+        return GenerationFailed(self._error)
 
     async def _engine(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
         return await workflow.execute_activity(

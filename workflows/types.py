@@ -82,6 +82,9 @@ class ProjectGenerationInput(BaseModel):
     # worker: the time to notice a worker that died mid-task.
     task_heartbeat_seconds: float = Field(default=30, gt=0)
     feedback: list[str] = Field(default_factory=list)
+    # Larger plans run their tasks in child workflows of this many tasks each, so no one
+    # history grows with the plan (about six events per task; the server warns at 10,240).
+    tasks_per_batch: int = Field(default=250, ge=1, le=2000)
 
 
 class ArtifactRef(BaseModel):
@@ -207,6 +210,27 @@ class TaskResult(BaseModel):
     bundle_sha256: str
     branch: str
     commit_sha: str
+
+
+class TaskBatchInput(BaseModel):
+    """A slice of a large plan, in plan order; dependencies on earlier slices are dropped
+    (those tasks have finished before the slice starts)."""
+
+    request: TemplateRequest
+    tasks: list[TaskDefinition]
+    total_tasks: int
+    max_parallel: int
+    task_heartbeat_seconds: float
+    paused: bool = False
+
+
+class TaskBatchResult(BaseModel):
+    bundles: dict[str, str]  # task id -> bundle key
+    commits: dict[str, str]  # task id -> commit sha
+
+
+class PauseState(BaseModel):
+    paused: bool
 
 
 class AssembleInput(BaseModel):

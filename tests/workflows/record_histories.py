@@ -1,17 +1,18 @@
 """Record real workflow histories for the replay tests.
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories [NAME ...]
 
 Starts a dev server, a worker and a SQLite database in a temporary directory, drives one
 project through each path a run can take, and writes each history as JSON under
-tests/workflows/histories/. Re-record only for a deliberate, versioned change; the replay
-test exists to catch the accidental ones.
+tests/workflows/histories/ (only the named ones, if names are given). Re-record only for
+a deliberate, versioned change; the replay test exists to catch the accidental ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,7 @@ async def wait_for(handle: WorkflowHandle, phase: Phase, spec_version: int = 0) 
         await asyncio.sleep(0.05)
 
 
-async def record(client: Client, db: Database, settings: Settings) -> None:
+async def record(client: Client, db: Database, settings: Settings, only: set[str]) -> None:
     with db.session() as session:
         key = create_key(session, owner_name="recorder", email="r@example.test", project_quota=100)
 
@@ -90,6 +91,18 @@ async def record(client: Client, db: Database, settings: Settings) -> None:
         (HISTORIES / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")
 
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
+    if wanted("batched_tasks"):
+        batched = await start("batched", "widget-lib", {"project_name": "Batched"}, tasks_per_batch=2)
+        await save(batched, "batched_tasks")
+        await save(client.get_workflow_handle(f"{batched.id}-run-1-tasks-1"), "batched_tasks_slice")
+    if not only:
+        await record_all(start, save)
+
+
+async def record_all(start, save) -> None:  # type: ignore[no-untyped-def]
     djass = await start("acme_crm", "djass-saas", {"project_name": "Acme CRM", "use_stripe": "y", "generate_blog": "y"})
     await save(djass, "djass_all_steps")
 
@@ -142,7 +155,7 @@ async def main() -> None:
         try:
             with ThreadPoolExecutor(8) as executor:
                 async with build_worker(env.client, settings, db=db, executor=executor):
-                    await record(env.client, db, settings)
+                    await record(env.client, db, settings, set(sys.argv[1:]))
         finally:
             await env.shutdown()
             db.dispose()

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from forgeflow.worker import build_activities, build_worker
 from store.artifacts import LocalArtifactStore
 from store.lifecycle import get_run, list_tasks
-from store.projects import create_project, get_project
+from store.projects import get_project
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
@@ -34,26 +34,6 @@ from workflows.types import (
 )
 
 TEMPLATE = "widget-lib"
-
-
-@pytest.fixture
-def project_row(db, make_key):
-    def make(**answers):
-        key = make_key()
-        with db.session() as session:
-            project = create_project(
-                session,
-                owner_id=key.owner_id,
-                quota=100,
-                name="Widget Lib",
-                slug="widget_lib",
-                description="",
-                template=TEMPLATE,
-                input_payload=answers,
-            )
-        return key, project.id
-
-    return make
 
 
 async def start(client, settings, project_id, owner, **overrides):

@@ -1,0 +1,169 @@
+"""Task activities, and TaskBatchWorkflow: the tasks of a large plan in slices, each slice
+a child workflow, so that no single history grows with the size of the plan."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.dag import DagFailed, run_dag
+    from workflows.reporting import describe
+    from workflows.types import (
+        RUN_TASK,
+        PauseState,
+        ProjectGenerationInput,
+        TaskBatchInput,
+        TaskBatchResult,
+        TaskDefinition,
+        TaskInput,
+        TaskResult,
+        TemplateRequest,
+    )
+
+TASK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
+)
+# The failure type a batch reports a failed task with; its details name the task.
+TASK_FAILED = "TaskFailed"
+
+
+async def execute_task(request: TemplateRequest, task: TaskDefinition, total: int, heartbeat: float) -> TaskResult:
+    result: TaskResult = await workflow.execute_activity(
+        RUN_TASK,
+        TaskInput(request=request, task=task, total_tasks=total),
+        result_type=TaskResult,
+        start_to_close_timeout=timedelta(minutes=10),
+        heartbeat_timeout=timedelta(seconds=heartbeat),
+        retry_policy=TASK_RETRY,
+        summary=f"task {task.sequence}/{total}: {task.slug}",
+    )
+    return result
+
+
+def batches(tasks: list[TaskDefinition], size: int) -> list[list[TaskDefinition]]:
+    """Consecutive slices of a plan in dependency order. A task's dependencies are in its
+    own slice or an earlier one, which has finished before this one starts, so only the
+    dependencies inside the slice are kept."""
+    slices = []
+    for start in range(0, len(tasks), size):
+        chunk = tasks[start : start + size]
+        inside = {t.id for t in chunk}
+        slices.append(
+            [t.model_copy(update={"dependencies": [d for d in t.dependencies if d in inside]}) for t in chunk]
+        )
+    return slices
+
+
+@workflow.defn
+class TaskBatchWorkflow:
+    @workflow.init
+    def __init__(self, input: TaskBatchInput) -> None:
+        # The parent forwards pause and resume; until then the slice starts as the parent was.
+        self._paused = input.paused
+        self._done = 0
+
+    @workflow.run
+    async def run(self, input: TaskBatchInput) -> TaskBatchResult:
+        async def one(task: TaskDefinition) -> TaskResult:
+            result = await execute_task(input.request, task, input.total_tasks, input.task_heartbeat_seconds)
+            self._done += 1
+            workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
+            return result
+
+        try:
+            results = await run_dag(input.tasks, input.max_parallel, one, lambda: not self._paused)
+        except DagFailed as exc:
+            error = describe(exc.cause)
+            # Non-retryable: the task activity has used up its own retries already.
+            raise ApplicationError(
+                f"task {exc.task_id} failed: {error}",
+                {"task_id": exc.task_id, "error": error},
+                type=TASK_FAILED,
+                non_retryable=True,
+            ) from exc
+        return TaskBatchResult(
+            bundles={k: v.bundle_key for k, v in results.items()},
+            commits={k: v.commit_sha for k, v in results.items()},
+        )
+
+    @workflow.signal
+    def set_paused(self, state: PauseState) -> None:
+        self._paused = state.paused
+
+
+class BatchRunner:
+    """The parent's side: a large plan's tasks in slices, one child workflow each."""
+
+    _input: ProjectGenerationInput
+    _paused: bool
+    _tasks_total: int
+    _tasks_done: int
+    _task_states: dict[str, str]
+
+    if TYPE_CHECKING:
+
+        def _details(self) -> str: ...
+
+    def _slice_moved(self, handle: asyncio.Task[Any], told: bool) -> bool:
+        return handle.done() or self._paused != told
+
+    async def _run_batches(
+        self, request: TemplateRequest, tasks: list[TaskDefinition]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The plan's tasks in slices, one child workflow each, one after another: the
+        project's bound on parallel tasks holds, and each history stays a few thousand
+        events however large the plan."""
+        inp = self._input
+        bundles: dict[str, str] = {}
+        commits: dict[str, str] = {}
+        for index, chunk in enumerate(batches(tasks, inp.tasks_per_batch), start=1):
+            for task in chunk:
+                self._task_states[task.id] = "running"
+            handle = await workflow.start_child_workflow(
+                TaskBatchWorkflow.run,
+                TaskBatchInput(
+                    request=request,
+                    tasks=chunk,
+                    total_tasks=self._tasks_total,
+                    max_parallel=inp.max_parallel_tasks,
+                    task_heartbeat_seconds=inp.task_heartbeat_seconds,
+                    paused=self._paused,
+                ),
+                id=f"{workflow.info().workflow_id}-run-{inp.run_number}-tasks-{index}",
+                static_summary=f"{inp.slug}: tasks {chunk[0].sequence}-{chunk[-1].sequence} of {self._tasks_total}",
+            )
+            try:
+                result = await self._follow(handle)
+            except BaseException:
+                for task in chunk:
+                    self._task_states[task.id] = "failed"
+                raise
+            bundles.update(result.bundles)
+            commits.update(result.commits)
+            for task in chunk:
+                self._task_states[task.id] = "succeeded"
+            self._tasks_done += len(chunk)
+            workflow.set_current_details(self._details())
+        return bundles, commits
+
+    async def _follow(self, handle: workflow.ChildWorkflowHandle[Any, TaskBatchResult]) -> TaskBatchResult:
+        """Wait for a slice, passing pause and resume on to it."""
+        told = self._paused
+        try:
+            while not handle.done():
+                await workflow.wait_condition(partial(self._slice_moved, handle, told))
+                if self._paused != told:
+                    told = self._paused
+                    await handle.signal(TaskBatchWorkflow.set_paused, PauseState(paused=told))
+        except asyncio.CancelledError:
+            # The run was cancelled while it watched: the slice goes down with it.
+            handle.cancel()
+            raise
+        return await handle
