@@ -51,6 +51,10 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), max
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
+# Clarify, spec and decompose are short, pure computations over the template: as local
+# activities they cost no server round trip, and their results are still recorded.
+LOCAL_ENGINE_STEPS = frozenset({CLARIFY, WRITE_SPEC, DECOMPOSE})
+LOCAL_ENGINE_STEPS_PATCH = "local-engine-steps"
 # Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
 TASK_BATCHES_PATCH = "task-batches"
 
@@ -269,6 +273,15 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         return GenerationFailed(self._error)
 
     async def _engine(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
+        if name in LOCAL_ENGINE_STEPS and workflow.patched(LOCAL_ENGINE_STEPS_PATCH):
+            return await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=ENGINE_RETRY,
+                summary=summary,
+            )
         return await workflow.execute_activity(
             name,
             arg,

@@ -98,6 +98,13 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         batched = await start("batched", "widget-lib", {"project_name": "Batched"}, tasks_per_batch=2)
         await save(batched, "batched_tasks")
         await save(client.get_workflow_handle(f"{batched.id}-run-1-tasks-1"), "batched_tasks_slice")
+    if wanted("local_engine_steps"):
+        local = await start("local", "widget-lib", {"project_name": "Local"}, require_approval=True)
+        await wait_for(local, Phase.AWAITING_APPROVAL)
+        await local.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="again"))
+        await wait_for(local, Phase.AWAITING_APPROVAL, spec_version=2)
+        await local.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+        await save(local, "local_engine_steps")
     if not only:
         await record_all(start, save)
 

@@ -39,6 +39,7 @@ def test_every_path_has_a_recorded_history():
         "failed_cyclic_template",
         "batched_tasks",
         "batched_tasks_slice",
+        "local_engine_steps",
     }
 
 
