@@ -1,9 +1,15 @@
 """Verify and export: merge the task outputs, run trusted hooks and checks, build the
-run's git history, and store a reproducible ZIP and a git bundle."""
+run's git history, and store a reproducible ZIP and a git bundle.
+
+The task bundles are read into memory and merged there. Files go to disk only where a
+subprocess needs a directory: the template's hooks and checks, and git."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -13,28 +19,42 @@ from temporalio.exceptions import ApplicationError
 import forgeflow
 from activities.base import FORGEFLOW_DIR, TemplateActivities, as_json, base_message, permanent, task_commit
 from engine import EngineError
-from engine.archive import build_zip, file_digest
+from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, build_history, bundle
 from engine.hooks import has_hooks, run_check, run_hook
-from engine.render import files_under
 from engine.templates import Template
-from engine.verify import verify_tree
+from engine.tree import FileData, Tree, read_tree, write_tree
+from engine.verify import verify_files
 from workflows.types import EXPORT, VERIFY, ArtifactRef, AssembleInput, ExportResult, VerifyResult
 
 
+@dataclass(frozen=True)
+class _Assembled:
+    tasks: dict[str, dict[str, FileData]]  # task id -> the files of its bundle
+    merged: dict[str, FileData]
+
+
+@dataclass(frozen=True)
+class _Hooked:
+    hooks: list[str]  # what happened, for the record
+    files: Tree  # the project after the hooks
+    ran: bool
+
+
 class AssemblyActivities(TemplateActivities):
-    def _assemble(self, input: AssembleInput, work: Path) -> Path:
-        """Unpack each task's files into ``work/tasks/<id>`` and merge them, in merge
-        order, into ``work/project``; two tasks writing one path is a conflict."""
-        root = work / "project"
-        root.mkdir()
+    def _read(self, key: str) -> bytes:
+        with self._artifacts.open(key) as stored:
+            return stored.read()
+
+    def _assemble(self, input: AssembleInput) -> _Assembled:
+        """Read each task's bundle and merge them in merge order; two tasks writing one path
+        is a conflict."""
+        tasks: dict[str, dict[str, FileData]] = {}
+        merged: dict[str, FileData] = {}
         origin: dict[str, str] = {}
         for task_id in input.plan.merge_order:
-            packed = work / f"{task_id}.zip"
-            self._artifacts.get_file(input.bundles[task_id], packed)
-            task_root = work / "tasks" / task_id
-            task_root.mkdir(parents=True)
-            with zipfile.ZipFile(packed) as zf:
+            files: dict[str, FileData] = {}
+            with zipfile.ZipFile(io.BytesIO(self._read(input.bundles[task_id]))) as zf:
                 for info in zf.infolist():
                     rel = PurePosixPath(info.filename).relative_to("task").as_posix()
                     if ".." in PurePosixPath(rel).parts:
@@ -44,37 +64,43 @@ class AssemblyActivities(TemplateActivities):
                             f"merge conflict: {rel} is written by both {origin[rel]} and {task_id}", "MergeConflict"
                         )
                     origin[rel] = task_id
-                    for target in (task_root / rel, root / rel):
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_bytes(zf.read(info))
-                        target.chmod((info.external_attr >> 16) & 0o777)
-        return root
+                    files[rel] = FileData(zf.read(info), (info.external_attr >> 16) & 0o777)
+            tasks[task_id] = files
+            merged.update(files)
+        return _Assembled(tasks=tasks, merged=merged)
 
-    def _run_hooks(self, template: Template, context: dict[str, Any], root: Path) -> list[str]:
-        """Hooks of trusted templates run on the merged tree; others are skipped, on record."""
+    @staticmethod
+    def _needs_dir(template: Template, *, checks: bool) -> bool:
+        return template.trusted and (has_hooks(template.path) or (checks and bool(template.manifest.checks)))
+
+    def _run_hooks(self, template: Template, context: dict[str, Any], files: Tree, root: Path) -> _Hooked:
+        """Hooks of trusted templates run on the merged tree, written out at ``root`` (by the
+        caller, when :meth:`_needs_dir`); others are skipped, on record."""
         if not has_hooks(template.path):
-            return []
+            return _Hooked([], files, ran=False)
         if not template.trusted:
-            return [f"skipped: template {template.id} is not trusted"]
+            return _Hooked([f"skipped: template {template.id} is not trusted"], files, ran=False)
         ran: list[str] = []
         for hook in ("pre_gen_project", "post_gen_project"):
             try:
                 ran += [f"ran: {name}" for name in run_hook(template.path, hook, root, context)]
             except EngineError as exc:
                 raise permanent(str(exc), "HookFailed") from exc
-        return ran
+        return _Hooked(ran, read_tree(root), ran=True)
 
     @activity.defn(name=VERIFY)
     def verify(self, input: AssembleInput) -> VerifyResult:
         template = self._template(input.request)
         context = self._context(template, input.request)
+        merged = self._assemble(input).merged
         with self._scratch() as tmp:
-            root = self._assemble(input, tmp)
-            hooks = self._run_hooks(template, context, root)
+            root = tmp / "project"
+            if self._needs_dir(template, checks=True):
+                write_tree(merged, root)
+            hooked = self._run_hooks(template, context, merged, root)
             activity.heartbeat("verifying")
             expected = [p for t in input.plan.tasks for p in t.expected_outputs]
-            result = verify_tree(root, expected)
-            files = len(files_under(root))
+            result = verify_files(hooked.files, expected)
             checks = []
             if template.trusted:
                 for command in template.manifest.checks:
@@ -85,52 +111,60 @@ class AssemblyActivities(TemplateActivities):
                         result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
         return VerifyResult(
             ok=result.ok,
-            files=files,
+            files=len(hooked.files),
             files_checked=result.files_checked,
             errors=result.errors,
             checks=checks,
-            hooks=hooks,
+            hooks=hooked.hooks,
         )
 
     @activity.defn(name=EXPORT)
     def export(self, input: AssembleInput) -> ExportResult:
         template = self._template(input.request)
         context = self._context(template, input.request)
+        assembled = self._assemble(input)
         with self._scratch() as tmp:
-            root = self._assemble(input, tmp)
-            hooks = self._run_hooks(template, context, root)
-            history = self._history(input, template, tmp, root if hooks and hooks[0].startswith("ran") else None)
-            meta = root / FORGEFLOW_DIR
-            meta.mkdir(exist_ok=True)
+            root = tmp / "project"
+            if self._needs_dir(template, checks=False):
+                write_tree(assembled.merged, root)
+            hooked = self._run_hooks(template, context, assembled.merged, root)
+            history = self._history(input, template, tmp, assembled, hooked.files if hooked.ran else None)
+            project = dict(hooked.files)
+            # The run's record travels in the ZIP, outside the git history.
             for name in input.spec.digests:
-                self._artifacts.get_file(f"{input.spec.documents_key}/{name}", meta / name)
-            (meta / "answers.json").write_text(as_json(input.request.answers))
+                project[f"{FORGEFLOW_DIR}/{name}"] = FileData(self._read(f"{input.spec.documents_key}/{name}"))
+            project[f"{FORGEFLOW_DIR}/answers.json"] = FileData(as_json(input.request.answers).encode())
             manifest = {
                 "forgeflow_version": forgeflow.__version__,
                 "template": {"id": template.id, "version": template.version, "digest": template.digest},
                 "answers": input.request.answers,
                 "spec_version": input.spec.version,
                 "tasks": input.plan.merge_order,
-                "hooks": hooks,
+                "hooks": hooked.hooks,
                 "git": {"main": history.main_sha, "branches": history.task_shas},
-                "files": {rel: file_digest(root / rel) for rel in files_under(root)},
+                "files": {rel: hashlib.sha256(project[rel].data).hexdigest() for rel in sorted(project)},
             }
-            (meta / "manifest.json").write_text(as_json(manifest))
-            archive = build_zip(root, tmp / "project.zip", root_name=input.plan.root_name)
+            project[f"{FORGEFLOW_DIR}/manifest.json"] = FileData(as_json(manifest).encode())
+            try:
+                archive = zip_bytes(project, root_name=input.plan.root_name)
+            except EngineError as exc:
+                raise permanent(str(exc)) from exc
             prefix = f"{self._run_prefix(input.request)}/{input.plan.root_name}"
-            stored = self._artifacts.put_file(f"{prefix}.zip", archive.path)
+            stored = self._artifacts.put_bytes(f"{prefix}.zip", archive)
             repository = self._artifacts.put_file(f"{prefix}.bundle", bundle(tmp / "repo", tmp / "repo.bundle"))
         return ExportResult(
             artifact=ArtifactRef(key=stored.key, sha256=stored.sha256, size=stored.size),
-            files=archive.files,
+            files=len(project),
             repository=ArtifactRef(key=repository.key, sha256=repository.sha256, size=repository.size),
             main_sha=history.main_sha,
         )
 
-    def _history(self, input: AssembleInput, template: Template, work: Path, final: Path | None) -> History:
+    def _history(
+        self, input: AssembleInput, template: Template, work: Path, assembled: _Assembled, final: Tree | None
+    ) -> History:
         """The run's git repository, with a proof that it holds the tasks' own commits."""
         by_id = {t.id: t for t in input.plan.tasks}
-        commits = [task_commit(by_id[task_id], work / "tasks" / task_id) for task_id in input.plan.merge_order]
+        commits = [task_commit(by_id[task_id], assembled.tasks[task_id]) for task_id in input.plan.merge_order]
         try:
             history = build_history(work / "repo", base_message=base_message(template), tasks=commits, final_tree=final)
         except EngineError as exc:

@@ -6,8 +6,11 @@ under the same keys."""
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from engine import EngineError
 from engine.context import build_context, validate_answers
-from engine.gitrepo import TaskCommit, branch_name
+from engine.gitrepo import Files, TaskCommit, branch_name
 from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
 from workflows.types import TaskDefinition, TemplateRequest
@@ -34,7 +37,7 @@ def base_message(template: Template) -> str:
     return f"Start from template {template.id} {template.version} ({template.digest[:12]})"
 
 
-def task_commit(task: TaskDefinition, root: Path) -> TaskCommit:
+def task_commit(task: TaskDefinition, root: Files) -> TaskCommit:
     message = f"Task {task.sequence}: {task.slug}\n\n{task.description}\n"
     return TaskCommit(branch=branch_name(task.sequence, task.slug), message=message, root=root)
 
@@ -56,6 +59,8 @@ class TemplateActivities:
         self._template_path = template_path
         self._trusted_ids = trusted_ids
         self._work_dir = work_dir
+        self._contexts: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        self._contexts_lock = threading.Lock()
 
     def _template(self, request: TemplateRequest) -> Template:
         try:
@@ -67,10 +72,23 @@ class TemplateActivities:
         return template
 
     def _context(self, template: Template, request: TemplateRequest) -> dict[str, Any]:
-        try:
-            return build_context(template, validate_answers(template, request.answers))
-        except EngineError as exc:
-            raise permanent(str(exc), "InvalidAnswer") from exc
+        """The cookiecutter context, built once per template version and answers: building
+        renders every variable with Jinja, and every task of a run asks for the same one."""
+        key = (str(template.path), template.digest, json.dumps(request.answers, sort_keys=True, default=str))
+        with self._contexts_lock:
+            found = self._contexts.get(key)
+            if found is not None:
+                self._contexts.move_to_end(key)
+        if found is None:
+            try:
+                found = build_context(template, validate_answers(template, request.answers))
+            except EngineError as exc:
+                raise permanent(str(exc), "InvalidAnswer") from exc
+            with self._contexts_lock:
+                self._contexts[key] = found
+                while len(self._contexts) > 32:
+                    self._contexts.popitem(last=False)
+        return copy.deepcopy(found)  # callers and templates may not change the shared one
 
     @contextmanager
     def _scratch(self) -> Iterator[Path]:

@@ -8,17 +8,16 @@ from collections import OrderedDict
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.base import TemplateActivities, base_message, permanent, task_commit
 from activities.task_records import TaskRecorder
 from engine import EngineError
-from engine.archive import build_zip
+from engine.archive import zip_bytes
 from engine.context import validate_answers
-from engine.gitrepo import branch_name, commit_task
+from engine.gitrepo import task_commit_sha
 from engine.plan import Ownership, decompose, matches, ownership
 from engine.questions import questions_for
-from engine.render import files_under, render
+from engine.render import render_files
 from engine.spec import render_spec
 from engine.templates import Template
 from workflows.types import (
@@ -36,9 +35,6 @@ from workflows.types import (
     TaskResult,
     TemplateRequest,
 )
-
-# An empty ZIP (end-of-central-directory record only): a task that renders no file.
-EMPTY_ZIP = b"PK\x05\x06" + b"\0" * 18
 
 
 class GenerationActivities(TemplateActivities):
@@ -118,32 +114,37 @@ class GenerationActivities(TemplateActivities):
         return owned
 
     def _run_task(self, input: TaskInput) -> TaskResult:
+        """Render the task's files, commit id and bundle, all in memory: the same answers
+        give the same bytes, so a retry stores the same bundle under the same key."""
         task = input.task
         template = self._template(input.request)
         context = self._context(template, input.request)
-        with self._scratch() as tmp:
-            out = tmp / "out"
-            try:
-                owned = self._ownership(template, input.request, context)
-                written = render(template.path, context, out, owned.selector(task.slug), files=owned.files)
-                produced = files_under(out)
-            except EngineError as exc:
-                raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
-            outside = [p for p in produced if not matches(p, task.path_scope)]
-            if outside:
-                raise permanent(
-                    f"task {task.slug} wrote outside its path scope: {', '.join(outside[:5])}",
-                    "PathScopeViolation",
-                )
-            activity.heartbeat(f"committing {len(written)} files")
-            branch = branch_name(task.sequence, task.slug)
-            try:
-                sha = commit_task(tmp / "repo", base_message=base_message(template), task=task_commit(task, out))
-            except EngineError as exc:
-                raise ApplicationError(str(exc), type="GitError") from exc  # retryable: disk or git hiccups
-            packed = build_zip(out, tmp / "files.zip", root_name="task") if produced else None
-            key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.zip"
-            stored = self._artifacts.put_file(key, packed.path) if packed else self._artifacts.put_bytes(key, EMPTY_ZIP)
+        try:
+            owned = self._ownership(template, input.request, context)
+            files = render_files(template.path, context, files=owned.files_of(task.slug), digest=template.digest)
+        except EngineError as exc:
+            raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
+        produced = sorted(files)
+        outside = [p for p in produced if not matches(p, task.path_scope)]
+        if outside:
+            raise permanent(
+                f"task {task.slug} wrote outside its path scope: {', '.join(outside[:5])}",
+                "PathScopeViolation",
+            )
+        activity.heartbeat(f"committing {len(produced)} files")
+        commit = task_commit(task, files)
+        try:
+            sha = task_commit_sha(base_message=base_message(template), task=commit)
+            packed = zip_bytes(files, root_name="task")  # no files: an empty ZIP, as before
+        except EngineError as exc:
+            raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
+        key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.zip"
+        stored = self._artifacts.put_bytes(key, packed)
         return TaskResult(
-            task_id=task.id, files=produced, bundle_key=key, bundle_sha256=stored.sha256, branch=branch, commit_sha=sha
+            task_id=task.id,
+            files=produced,
+            bundle_key=key,
+            bundle_sha256=stored.sha256,
+            branch=commit.branch,
+            commit_sha=sha,
         )

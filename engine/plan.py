@@ -72,15 +72,25 @@ class Ownership:
 
     files: list[TemplateFile]
     owners: dict[str, str | None]
+    by_owner: dict[str | None, list[TemplateFile]] = field(default_factory=dict)
 
     def selector(self, task_slug: str) -> Callable[[str], bool]:
         return lambda path: self.owners.get(path) == task_slug
 
+    def files_of(self, task_slug: str) -> list[TemplateFile]:
+        """The task's own files, without scanning the whole listing (a task per file
+        would make that quadratic in the file count)."""
+        return self.by_owner.get(task_slug, [])
+
 
 def ownership(template: Template, context: Mapping[str, Any]) -> Ownership:
-    _root, files = list_outputs(template.path, dict(context))
+    _root, files = list_outputs(template.path, dict(context), digest=template.digest)
     modules = template.manifest.modules or _derived_modules([f.output for f in files])
-    return Ownership(files=files, owners={f.output: owner_of(f.output, modules) for f in files})
+    owners = {f.output: owner_of(f.output, modules) for f in files}
+    by_owner: dict[str | None, list[TemplateFile]] = {}
+    for item in files:
+        by_owner.setdefault(owners[item.output], []).append(item)
+    return Ownership(files=files, owners=owners, by_owner=by_owner)
 
 
 def owner_of(path: str, modules: Sequence[ModuleDef]) -> str | None:
@@ -138,7 +148,7 @@ def toposort(tasks: Sequence[PlannedTask]) -> list[str]:
 
 
 def decompose(template: Template, context: Mapping[str, Any]) -> Plan:
-    root_name, files = list_outputs(template.path, dict(context))
+    root_name, files = list_outputs(template.path, dict(context), digest=template.digest)
     outputs = [f.output for f in files]
     declared = template.manifest.modules or _derived_modules(outputs)
     active = [m for m in declared if evaluate(m.when, context)]

@@ -1,35 +1,42 @@
-"""Rendering a cookiecutter template, file by file, with cookiecutter's own primitives.
+"""Rendering a cookiecutter template, file by file, in memory, as cookiecutter would.
 
-``generate_files`` renders a whole tree in one go; forgeflow renders one module's
-files per task. This walks the template exactly as ``generate_files`` does (same
-environment, same copy-only rules, same ``generate_file``), but lets the caller pick
-which rendered paths to write, so the union of all tasks is byte-identical to the
-cookiecutter tool's output.
+``generate_files`` renders a whole tree in one go into the working directory; forgeflow
+renders one module's files per task. This walks the template exactly as
+``generate_files`` does (same environment, same copy-only rules) and reproduces
+``generate_file`` byte for byte (binary files copied, the template's newline style,
+its file mode), but returns the files instead of writing them. Nothing changes the
+working directory, so renders in one process run side by side.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
-import shutil
+import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cookiecutter.find import find_template
-from cookiecutter.generate import generate_file, is_copy_only_path
-from cookiecutter.utils import create_env_with_context, work_in
-from jinja2 import FileSystemLoader, TemplateError
+from cookiecutter.generate import is_binary, is_copy_only_path
+from cookiecutter.utils import create_env_with_context
+from jinja2 import Environment, FileSystemLoader, Template, TemplateError, TemplateSyntaxError
 
 from engine import EngineError, PathScopeViolation
+from engine.tree import FileData, write_tree
+from engine.tree import files_under as files_under  # re-exported: older callers import it from here
 
-# generate_file() reads template files relative to the working directory, which is
-# process-wide; renders in one worker process take turns. They are short and
-# CPU-bound, so the lock costs no throughput under the GIL.
-_RENDER_LOCK = threading.Lock()
+# Local Jinja extensions (``_extensions``) are imported from the template's directory,
+# as the cookiecutter tool does, through sys.path, which is process-wide: environments
+# are built one at a time. Rendering itself needs no lock.
+_ENV_LOCK = threading.Lock()
+_CACHE_SIZE = 8
+_NEWLINES = (None, "", "\n", "\r", "\r\n")
 
 
 @dataclass(frozen=True)
@@ -39,16 +46,123 @@ class TemplateFile:
     copy_only: bool
 
 
-@contextmanager
-def _template_environment(template_path: Path) -> Iterator[None]:
-    # Local Jinja extensions (``_extensions``) are imported from the template's
-    # directory, as the cookiecutter tool does.
-    saved = list(sys.path)
-    sys.path.insert(0, str(template_path))
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
+@dataclass(frozen=True)
+class _Source:
+    data: bytes
+    mode: int
+    binary: bool
+
+
+def _environment(template_path: Path, context: dict[str, Any]) -> Environment:
+    with _ENV_LOCK:
+        saved = list(sys.path)
+        sys.path.insert(0, str(template_path))
+        try:
+            return create_env_with_context(context)
+        finally:
+            sys.path[:] = saved
+
+
+class _Renderer:
+    """A template's Jinja environment, compiled templates and source files. With a digest
+    (one exact version of the template), one renderer serves every task and project of
+    that version: compiling and reading each file once per process, not once per task."""
+
+    def __init__(self, template_path: Path, context: dict[str, Any], *, pinned: bool) -> None:
+        env = _environment(template_path, context)
+        self.project_template = Path(find_template(str(template_path), env))
+        # Absolute search paths, the same two cookiecutter gives relative to its cwd.
+        env.loader = FileSystemLoader([str(self.project_template), str(template_path / "templates")])
+        if pinned and "auto_reload" not in context.get("cookiecutter", {}).get("_jinja2_env_vars", {}):
+            env.auto_reload = False  # the digest pins the files: no mtime check per template
+        self.env = env
+        self._names: dict[str, Template] = {}
+        self._templates: dict[str, Template] = {}
+        self._sources: dict[str, _Source] = {}
+
+    def render_name(self, name: str, context: dict[str, Any]) -> str:
+        env = self.env
+        literal = (
+            env.variable_start_string not in name
+            and env.block_start_string not in name
+            and env.comment_start_string not in name
+            and env.line_statement_prefix is None
+            and env.line_comment_prefix is None
+            and "\n" not in name
+            and "\r" not in name
+        )
+        if literal:  # nothing for Jinja to do: the name renders to itself
+            return name
+        compiled = self._names.get(name)
+        if compiled is None:
+            compiled = self._names[name] = env.from_string(name)
+        return compiled.render(**context)
+
+    def source(self, rel: str) -> _Source:
+        found = self._sources.get(rel)
+        if found is None:
+            path = self.project_template / rel
+            data = path.read_bytes()
+            # cookiecutter's own binary test (by extension, then content), on the same file
+            binary = is_binary(str(path))
+            found = self._sources[rel] = _Source(data, stat.S_IMODE(os.stat(path).st_mode), binary)
+        return found
+
+    def template(self, rel: str) -> Template:
+        found = self._templates.get(rel)
+        if found is None:
+            try:
+                found = self._templates[rel] = self.env.get_template(rel.replace(os.sep, "/"))
+            except TemplateSyntaxError as exc:
+                exc.translated = False  # as generate_file: report the file and line
+                raise
+        return found
+
+    def render_file(self, item: TemplateFile, context: dict[str, Any]) -> FileData:
+        source = self.source(item.source)
+        if item.copy_only or source.binary:
+            return FileData(source.data, source.mode)
+        text = self.template(item.source).render(**context)
+        newline = context.get("cookiecutter", {}).get("_new_lines", False) or _detected_newline(source.data)
+        if newline not in _NEWLINES:
+            raise EngineError(f"illegal _new_lines value {newline!r}")
+        if newline not in (None, "", "\n"):
+            text = text.replace("\n", newline)
+        return FileData(text.encode("utf-8"), source.mode)
+
+
+def _detected_newline(data: bytes) -> str | None:
+    # generate_file opens the template as UTF-8 text and reads one line: `newlines` then
+    # holds what the decoder saw in the first chunk, the first kind if there were several.
+    # Reading from memory through the same TextIOWrapper gives the same answer.
+    with io.TextIOWrapper(io.BytesIO(data), encoding="utf-8") as reader:
+        reader.readline()
+        seen = reader.newlines
+    return seen[0] if isinstance(seen, tuple) else seen
+
+
+_renderers: OrderedDict[tuple[str, str, str], _Renderer] = OrderedDict()
+_renderers_lock = threading.Lock()
+
+
+def _renderer(template_path: Path, context: dict[str, Any], digest: str | None) -> _Renderer:
+    if digest is None:  # an unpinned template may change between calls: nothing is kept
+        return _Renderer(template_path, context, pinned=False)
+    settings = context.get("cookiecutter", {})
+    # The environment depends on the context only through these two settings.
+    env_key = json.dumps([settings.get("_extensions"), settings.get("_jinja2_env_vars")], sort_keys=True, default=str)
+    key = (str(template_path), digest, env_key)
+    with _renderers_lock:
+        found = _renderers.get(key)
+        if found is not None:
+            _renderers.move_to_end(key)
+            return found
+    made = _Renderer(template_path, context, pinned=True)
+    with _renderers_lock:
+        found = _renderers.setdefault(key, made)
+        while len(_renderers) > _CACHE_SIZE:
+            _renderers.popitem(last=False)
+    return found
 
 
 def _safe_relative(output: str) -> str:
@@ -58,41 +172,64 @@ def _safe_relative(output: str) -> str:
     return path.as_posix()
 
 
-def _walk(template_path: Path, context: dict[str, Any]) -> tuple[str, list[TemplateFile], Any]:
-    env = create_env_with_context(context)
-    project_template = find_template(str(template_path), env)
-    root_name = env.from_string(os.path.split(project_template)[1]).render(**context)
+def _walk(renderer: _Renderer, context: dict[str, Any]) -> tuple[str, list[TemplateFile]]:
+    base = str(renderer.project_template)
+    root_name = renderer.render_name(os.path.split(base)[1], context)
     files: list[TemplateFile] = []
-    with work_in(project_template):
-        env.loader = FileSystemLoader([".", "../templates"])
-        for root, dirs, names in os.walk("."):
-            copy_dirs = [d for d in sorted(dirs) if is_copy_only_path(os.path.normpath(os.path.join(root, d)), context)]
-            for copy_dir in copy_dirs:
-                base = os.path.normpath(os.path.join(root, copy_dir))
-                rendered_base = env.from_string(base).render(**context)
-                for sub_root, _sub_dirs, sub_names in os.walk(base):
-                    for name in sorted(sub_names):
-                        source = os.path.join(sub_root, name)
-                        output = os.path.join(rendered_base, os.path.relpath(source, base))
-                        files.append(TemplateFile(source, _safe_relative(output), True))
-            dirs[:] = [d for d in sorted(dirs) if d not in copy_dirs]
-            for name in sorted(names):
-                source = os.path.normpath(os.path.join(root, name))
-                output = env.from_string(source).render(**context)
-                if not os.path.basename(output) or output.endswith(("/", os.sep)):
-                    continue  # a file name that renders empty is skipped, as in cookiecutter
-                files.append(TemplateFile(source, _safe_relative(output), is_copy_only_path(source, context)))
-    return root_name, files, env
-
-
-def list_outputs(template_path: Path, context: dict[str, Any]) -> tuple[str, list[TemplateFile]]:
-    """The project directory name and every file the template renders, without writing."""
-    with _RENDER_LOCK, _template_environment(template_path):
-        try:
-            root_name, files, _env = _walk(template_path, context)
-        except TemplateError as exc:
-            raise EngineError(f"template error: {exc}") from exc
+    for root, dirs, names in os.walk(base):
+        rel_root = os.path.relpath(root, base)  # the paths generate_files sees from its cwd
+        copy_dirs = [d for d in sorted(dirs) if is_copy_only_path(os.path.normpath(os.path.join(rel_root, d)), context)]
+        for copy_dir in copy_dirs:
+            rel_base = os.path.normpath(os.path.join(rel_root, copy_dir))
+            rendered_base = renderer.render_name(rel_base, context)
+            for sub_root, sub_dirs, sub_names in os.walk(os.path.join(base, rel_base)):
+                sub_dirs.sort()
+                rel_sub = os.path.relpath(sub_root, os.path.join(base, rel_base))
+                for name in sorted(sub_names):
+                    source = os.path.normpath(os.path.join(rel_base, rel_sub, name))
+                    output = os.path.join(rendered_base, os.path.relpath(source, rel_base))
+                    files.append(TemplateFile(source, _safe_relative(output), True))
+        dirs[:] = [d for d in sorted(dirs) if d not in copy_dirs]
+        for name in sorted(names):
+            source = os.path.normpath(os.path.join(rel_root, name))
+            output = renderer.render_name(source, context)
+            if not os.path.basename(output) or output.endswith(("/", os.sep)):
+                continue  # a file name that renders empty is skipped, as in cookiecutter
+            files.append(TemplateFile(source, _safe_relative(output), is_copy_only_path(source, context)))
     return root_name, files
+
+
+def list_outputs(
+    template_path: Path, context: dict[str, Any], *, digest: str | None = None
+) -> tuple[str, list[TemplateFile]]:
+    """The project directory name and every file the template renders, without rendering
+    their contents. ``digest`` (the template's) lets compiled names be reused."""
+    try:
+        return _walk(_renderer(template_path, context, digest), context)
+    except TemplateError as exc:
+        raise EngineError(f"template error: {exc}") from exc
+
+
+def render_files(
+    template_path: Path,
+    context: dict[str, Any],
+    select: Callable[[str], bool] = lambda _output: True,
+    files: list[TemplateFile] | None = None,
+    *,
+    digest: str | None = None,
+) -> dict[str, FileData]:
+    """The selected rendered files, by output path.
+
+    ``files`` is the template's listing from :func:`list_outputs` for this same context;
+    passing it saves re-rendering every file name when many tasks share one template.
+    ``digest`` is the template's: with it, compiled templates and sources are reused."""
+    try:
+        renderer = _renderer(template_path, context, digest)
+        if files is None:
+            _root, files = _walk(renderer, context)
+        return {item.output: renderer.render_file(item, context) for item in files if select(item.output)}
+    except TemplateError as exc:
+        raise EngineError(f"template error: {exc}") from exc
 
 
 def render(
@@ -101,45 +238,10 @@ def render(
     project_dir: Path,
     select: Callable[[str], bool] = lambda _output: True,
     files: list[TemplateFile] | None = None,
+    *,
+    digest: str | None = None,
 ) -> list[str]:
-    """Write the selected files into ``project_dir``; return their rendered paths, sorted.
-
-    ``files`` is the template's listing from :func:`list_outputs` for this same context;
-    passing it saves re-rendering every file name when many tasks share one template."""
-    project_dir = project_dir.resolve()
-    project_dir.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    with _RENDER_LOCK, _template_environment(template_path):
-        try:
-            if files is None:
-                _root, files, env = _walk(template_path, context)
-            else:
-                env = create_env_with_context(context)
-                env.loader = FileSystemLoader([".", "../templates"])  # as _walk sets it
-            project_template = find_template(str(template_path), env)
-            with work_in(project_template):
-                for item in files:
-                    if not select(item.output):
-                        continue
-                    target = project_dir / item.output
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if item.copy_only:
-                        shutil.copyfile(item.source, target)
-                        shutil.copymode(item.source, target)
-                    else:
-                        generate_file(str(project_dir), item.source, context, env, False)
-                    written.append(item.output)
-        except TemplateError as exc:
-            raise EngineError(f"template error: {exc}") from exc
-    return sorted(written)
-
-
-def files_under(root: Path) -> list[str]:
-    """Every regular file below ``root`` as a sorted POSIX relative path; symlinks refused."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            if os.path.islink(os.path.join(dirpath, name)):
-                raise PathScopeViolation(f"symlink {name!r} in the output is not allowed")
-        found.extend(Path(dirpath, name).relative_to(root).as_posix() for name in filenames)
-    return sorted(found)
+    """Write the selected files into ``project_dir``; return their rendered paths, sorted."""
+    rendered = render_files(template_path, context, select, files, digest=digest)
+    write_tree(rendered, project_dir.resolve())
+    return sorted(rendered)

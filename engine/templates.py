@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ from engine.manifest import Manifest
 BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_TEMPLATE_ID = "djass-saas"
 MANIFEST_FILE = "forgeflow.yaml"
+# Every activity loads its template; checking the whole tree for edits is O(files), so
+# a template's tree is re-checked at most this often. An edit shows within this time.
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def tree_digest(root: Path) -> str:
 
 
 @lru_cache(maxsize=64)
-def _load(path: Path, trusted: bool, mtime_key: float) -> Template:
+def _load(path: Path, trusted: bool, signature: tuple[int, int, int]) -> Template:
     try:
         variables = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict)
     except ValueError as exc:
@@ -93,6 +98,17 @@ def _load(path: Path, trusted: bool, mtime_key: float) -> Template:
     )
 
 
+def _signature(path: Path) -> tuple[int, int, int]:
+    """Entry count, newest mtime and total size: an addition, a removal or an edit changes
+    it (the size catches most edits made within one tick of the filesystem's clock)."""
+    stats = [p.stat() for p in [path, *path.rglob("*")]]
+    return len(stats), max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
+
+
+_checked: OrderedDict[tuple[Path, bool], tuple[float, tuple[int, int, int], Template]] = OrderedDict()
+_checked_lock = threading.Lock()
+
+
 def load_template(template_id: str, *, template_path: str = "", trusted_ids: Iterable[str] = ()) -> Template:
     available = discover_templates(search_dirs(template_path))
     path = available.get(template_id)
@@ -100,9 +116,20 @@ def load_template(template_id: str, *, template_path: str = "", trusted_ids: Ite
         raise UnknownTemplate(template_id, sorted(available))
     is_builtin = path.parent == BUILTIN_TEMPLATES_DIR
     trusted = is_builtin or template_id in set(trusted_ids)
-    # Keyed on the newest mtime so an edited template is reloaded.
-    mtime = max(p.stat().st_mtime for p in [path, *path.rglob("*")])
-    return _load(path, trusted, mtime)
+    key = (path, trusted)
+    now = time.monotonic()
+    with _checked_lock:
+        checked = _checked.get(key)
+    if checked is not None and now - checked[0] < RECHECK_SECONDS:
+        return checked[2]
+    signature = _signature(path)
+    template = checked[2] if checked is not None and checked[1] == signature else _load(path, trusted, signature)
+    with _checked_lock:
+        _checked[key] = (now, signature, template)
+        _checked.move_to_end(key)
+        while len(_checked) > 64:
+            _checked.popitem(last=False)
+    return template
 
 
 def available_templates(template_path: str = "") -> list[str]:

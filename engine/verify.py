@@ -1,4 +1,6 @@
-"""Verify a rendered project before it is exported."""
+"""Verify a rendered project before it is exported: every expected output is there, and
+every Python, JSON, YAML and TOML file parses. Works on files held in memory, so the
+activities need no directory to write first."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ import json
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import yaml
 
-from engine.render import files_under
+from engine.tree import Tree
 
 
 @dataclass
@@ -24,17 +26,22 @@ class Verification:
         self.errors.append(message)
 
 
-def _check_file(path: Path, rel: str, result: Verification) -> None:
-    suffix = path.suffix.lower()
+def _text(data: bytes) -> str:
+    # As Path.read_text(encoding="utf-8") reads a file: \r\n and \r become \n.
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _check_file(data: bytes, rel: str, result: Verification) -> None:
+    suffix = PurePosixPath(rel).suffix.lower()
     try:
         if suffix == ".py":
-            compile(path.read_bytes(), rel, "exec", dont_inherit=True)
+            compile(data, rel, "exec", dont_inherit=True)
         elif suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
+            json.loads(_text(data))
         elif suffix in (".yaml", ".yml"):
-            list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            list(yaml.safe_load_all(_text(data)))
         elif suffix == ".toml":
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            tomllib.loads(_text(data))
         else:
             return
     except (SyntaxError, ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -43,12 +50,11 @@ def _check_file(path: Path, rel: str, result: Verification) -> None:
     result.files_checked += 1
 
 
-def verify_tree(root: Path, expected_outputs: Sequence[str]) -> Verification:
+def verify_files(files: Tree, expected_outputs: Sequence[str]) -> Verification:
     result = Verification()
-    present = set(files_under(root))
     for expected in expected_outputs:
-        if expected not in present:
+        if expected not in files:
             result.fail(f"expected output {expected} is missing")
-    for rel in sorted(present):
-        _check_file(root / rel, rel, result)
+    for rel in sorted(files):
+        _check_file(files[rel].data, rel, result)
     return result

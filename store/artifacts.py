@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
@@ -54,28 +55,32 @@ class LocalArtifactStore:
     def path_for(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).parts)
 
-    def put_file(self, key: str, source: Path) -> StoredArtifact:
+    def _replace(self, key: str, write: Callable[[BinaryIO], object]) -> Path:
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, then rename: readers never see half a file, and a
         # retried activity simply replaces it with identical bytes.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+            with os.fdopen(fd, "wb") as out:
+                write(out)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return target
+
+    def put_file(self, key: str, source: Path) -> StoredArtifact:
+        def copy(out: BinaryIO) -> None:
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+        target = self._replace(key, copy)
         return StoredArtifact(key=key, sha256=sha256_file(target), size=target.stat().st_size)
 
     def put_bytes(self, key: str, data: bytes) -> StoredArtifact:
-        with tempfile.NamedTemporaryFile(delete=False) as tmp:
-            tmp.write(data)
-        try:
-            return self.put_file(key, Path(tmp.name))
-        finally:
-            Path(tmp.name).unlink(missing_ok=True)
+        self._replace(key, lambda out: out.write(data))
+        return StoredArtifact(key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
     def get_file(self, key: str, dest: Path) -> None:
         shutil.copyfile(self.path_for(key), dest)

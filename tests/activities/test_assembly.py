@@ -10,14 +10,26 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import assembly
 from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
+from engine.archive import zip_bytes
 from engine.render import files_under
 from engine.templates import load_template
+from engine.tree import FileData, write_tree
 from store.artifacts import LocalArtifactStore
-from workflows.types import AssembleInput, SpecInput, TaskInput, TemplateRequest
+from workflows.types import (
+    AssembleInput,
+    PlanResult,
+    SpecInput,
+    SpecResult,
+    TaskDefinition,
+    TaskInput,
+    TemplateRequest,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
 
@@ -120,3 +132,32 @@ def test_the_exported_zip_holds_the_cookiecutter_tree_and_the_manifest(tmp_path,
         "answers.json",
         "manifest.json",
     ]
+
+
+def test_two_tasks_writing_one_path_is_a_merge_conflict(tmp_path):
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    store.put_bytes("a.zip", zip_bytes({"same.txt": FileData(b"a")}, root_name="task"))
+    store.put_bytes("b.zip", zip_bytes({"same.txt": FileData(b"b")}, root_name="task"))
+    req = TemplateRequest(project_id=1, run_number=1, template="widget-lib", answers={})
+    task = {"description": "", "dependencies": [], "path_scope": ["**"], "expected_outputs": []}
+    plan = PlanResult(
+        root_name="w",
+        tasks=[TaskDefinition(id=i, slug=i, sequence=n, **task) for n, i in enumerate(["a", "b"], 1)],
+        merge_order=["a", "b"],
+    )
+    spec = SpecResult(version=1, documents_key="spec", digests={})
+    assemble = AssembleInput(request=req, plan=plan, bundles={"a": "a.zip", "b": "b.zip"}, commits={}, spec=spec)
+    asm = AssemblyActivities(store, template_path=str(FIXTURES))
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(asm.verify, assemble)
+    assert raised.value.non_retryable and raised.value.type == "MergeConflict"
+    assert "same.txt is written by both a and b" in raised.value.message
+
+
+@pytest.mark.parametrize(("template", "trusted", "writes"), [("widget-lib", False, 0), ("hooked-lib", True, 2)])
+def test_the_project_is_written_to_disk_only_for_hooks_and_checks(tmp_path, monkeypatch, template, trusted, writes):
+    written = []
+    monkeypatch.setattr(assembly, "write_tree", lambda files, root: written.append(root) or write_tree(files, root))
+    _store, verified, exported = generate(tmp_path, FIXTURES, template, {}, trusted=trusted)
+    assert verified.ok and exported is not None
+    assert len(written) == writes  # verify and export each, for the hooks (and verify's checks)

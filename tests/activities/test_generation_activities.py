@@ -8,7 +8,13 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.base import base_message, task_commit
 from activities.generation import GenerationActivities
+from engine.archive import build_zip
+from engine.context import build_context
+from engine.gitrepo import commit_task
+from engine.plan import ownership
+from engine.render import files_under, render
 from engine.templates import load_template
 from store.artifacts import LocalArtifactStore
 from workflows.types import TaskInput, TemplateRequest
@@ -61,3 +67,22 @@ def test_a_template_changed_mid_run_is_refused(acts):
     with pytest.raises(ApplicationError) as raised:
         ActivityEnvironment().run(acts.decompose, stale)
     assert raised.value.type == "TemplateChanged"
+
+
+def test_the_bundle_is_the_zip_of_the_rendered_directory_and_the_commit_is_gits(acts, tmp_path):
+    env = ActivityEnvironment()
+    req = request(project_name="Widget Lib")
+    plan = env.run(acts.decompose, req)
+    template = load_template("widget-lib", template_path=FIXTURES)
+    context = build_context(template, req.answers)
+    for task in plan.tasks:
+        result = env.run(acts.run_task, TaskInput(request=req, task=task, total_tasks=len(plan.tasks)))
+        out = tmp_path / "rendered" / task.slug
+        render(template.path, context, out, ownership(template, context).selector(task.slug))
+        stored = (tmp_path / "artifacts" / result.bundle_key).read_bytes()
+        assert stored == build_zip(out, tmp_path / f"{task.slug}.zip", root_name="task").path.read_bytes()
+        assert result.files == files_under(out)
+        real = commit_task(
+            tmp_path / "git" / task.slug, base_message=base_message(template), task=task_commit(task, out)
+        )
+        assert result.commit_sha == real

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import zipfile
 
-from engine.archive import build_zip
+from engine.archive import build_zip, zip_bytes
+from engine.tree import FileData, read_tree
 
 
 def make_tree(root):
@@ -49,3 +51,31 @@ def test_symlinks_are_refused(tmp_path):
     (tmp_path / "src" / "link").symlink_to("/etc/passwd")
     with pytest.raises(PathScopeViolation):
         build_zip(tmp_path / "src", tmp_path / "out.zip", root_name="proj")
+
+
+def test_a_zip_built_in_memory_has_the_bytes_of_the_directory_zip(tmp_path):
+    make_tree(tmp_path / "src")
+    (tmp_path / "src" / "empty").write_bytes(b"")
+    (tmp_path / "src" / "pkg" / "a-b").write_bytes(bytes(range(256)) * 40)  # binary, compressible
+    from_dir = build_zip(tmp_path / "src", tmp_path / "out.zip", root_name="task")
+    assert zip_bytes(read_tree(tmp_path / "src"), root_name="task") == from_dir.path.read_bytes()
+
+
+def test_an_empty_file_set_gives_the_empty_zip():
+    # The end-of-central-directory record alone: what tasks that render nothing stored.
+    empty = zip_bytes({}, root_name="task")
+    assert empty == b"PK\x05\x06" + b"\0" * 18
+    with zipfile.ZipFile(io.BytesIO(empty)) as zf:
+        assert zf.infolist() == []
+
+
+def test_the_caps_apply_to_zips_built_in_memory(monkeypatch):
+    import pytest
+
+    from engine import EngineError, archive
+
+    monkeypatch.setattr(archive, "MAX_FILES", 1)
+    with pytest.raises(EngineError, match="the cap is 1"):
+        zip_bytes({"a": FileData(b"a"), "b": FileData(b"b")}, root_name="proj")
+    with pytest.raises(EngineError, match="invalid archive root"):
+        zip_bytes({}, root_name="a/b")

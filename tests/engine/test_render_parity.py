@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ from cookiecutter.main import cookiecutter
 from api.schemas import FLAG_FIELDS
 from engine.context import build_context
 from engine.plan import decompose, ownership
-from engine.render import files_under, render
+from engine.render import files_under, render, render_files
 from engine.templates import load_template
+from engine.tree import write_tree
 
 FIXTURE_TEMPLATES = Path(__file__).parents[1] / "fixtures" / "templates"
 
@@ -91,3 +94,77 @@ def test_builtin_template_matches_cookiecutter(tmp_path, value):
     )
     render_by_tasks("djass-saas", answers, tmp_path / "ours", "")
     assert len(assert_same_tree(reference, tmp_path / "ours")) > 20
+
+
+def quirky_template(root: Path, *, new_lines: str | None = None) -> Path:
+    """A template with what the in-memory renderer must reproduce: a local Jinja extension,
+    an include from ../templates, every newline style, a file name that renders empty, an
+    executable, a private file mode, a binary and a file without a final newline."""
+    template = root / "quirky"
+    project = template / "{{ cookiecutter.project_slug }}"
+    (project / "bin").mkdir(parents=True)
+    (template / "templates").mkdir()
+    (template / "local_ext.py").write_text(
+        "from jinja2.ext import Extension\n\n\n"
+        "class Shout(Extension):\n"
+        "    def __init__(self, environment):\n"
+        "        super().__init__(environment)\n"
+        "        environment.filters['shout'] = lambda value: str(value).upper() + '!'\n"
+    )
+    settings = {"project_name": "Quirk", "project_slug": "{{ cookiecutter.project_name.lower() }}", "flag": "y"}
+    settings["_extensions"] = ["local_ext.Shout"]
+    if new_lines is not None:
+        settings["_new_lines"] = new_lines
+    (template / "cookiecutter.json").write_text(json.dumps(settings))
+    (template / "templates" / "banner.txt").write_text("== {{ cookiecutter.project_name }} ==\n")
+    (project / "README.md").write_text("{% include 'banner.txt' %}{{ cookiecutter.project_name | shout }}\n")
+    (project / "crlf.txt").write_bytes(b"one {{ cookiecutter.flag }}\r\ntwo\r\n")
+    (project / "cr.txt").write_bytes(b"one\rtwo {{ cookiecutter.flag }}\r")
+    (project / "mixed.txt").write_bytes(b"a\nb\r\nc {{ cookiecutter.flag }}\r")
+    (project / "no-newline.txt").write_bytes(b"{{ cookiecutter.project_slug }}")
+    (project / "empty.txt").write_bytes(b"")
+    (project / "blob.bin").write_bytes(b"\x00\x01{{ not rendered }}\xff" * 64)
+    (project / "{% if cookiecutter.flag == 'y' %}maybe.txt{% endif %}").write_text("maybe\n")
+    (project / "bin" / "tool").write_text("#!/bin/sh\necho {{ cookiecutter.project_slug }}\n")
+    os.chmod(project / "bin" / "tool", 0o750)
+    os.chmod(project / "crlf.txt", 0o600)
+    return template
+
+
+@pytest.mark.parametrize("new_lines", [None, "\r\n"])
+def test_the_in_memory_renderer_matches_cookiecutter_byte_for_byte(tmp_path, new_lines):
+    quirky_template(tmp_path / "templates", new_lines=new_lines)
+    template = load_template("quirky", template_path=str(tmp_path / "templates"))
+    for n, answers in enumerate([{}, {"project_name": "Other", "flag": "n"}, {"project_name": "Third"}]):
+        reference = Path(
+            cookiecutter(
+                str(template.path),
+                no_input=True,
+                extra_context=answers,
+                output_dir=str(tmp_path / f"ref{n}"),
+                default_config=True,
+            )
+        )
+        context = build_context(template, answers)
+        owned = ownership(template, context)
+        out = tmp_path / f"ours{n}"
+        for task in decompose(template, context).tasks:  # pinned: one renderer serves all answers
+            files = render_files(template.path, context, files=owned.files_of(task.slug), digest=template.digest)
+            write_tree(files, out)
+        assert_same_tree(reference, out)
+        assert render(template.path, context, tmp_path / f"dir{n}") == files_under(reference)
+        assert_same_tree(reference, tmp_path / f"dir{n}")
+
+
+def test_renders_in_parallel_threads_equal_renders_one_by_one(tmp_path):
+    template = load_template("djass-saas")
+    answer_sets = [{"project_name": f"Acme {n}", **dict.fromkeys(FLAG_FIELDS, "y" if n % 2 else "n")} for n in range(6)]
+    contexts = [build_context(template, answers) for answers in answer_sets]
+
+    def one(context: dict) -> dict:
+        return render_files(template.path, context, digest=template.digest)
+
+    alone = [render_files(template.path, context) for context in contexts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(one, contexts * 2))
+    assert together == alone * 2
