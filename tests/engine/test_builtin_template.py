@@ -407,7 +407,8 @@ def test_manifest_header(manifest) -> None:
     assert manifest["forgeflow"] == 1
     assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
     assert manifest["title"] and manifest["description"]
-    assert "python -m compileall -q ." in manifest["checks"]
+    # verify compiles and parses every file in-process; a check would only repeat that.
+    assert manifest["checks"] == []
 
 
 def test_manifest_questions_cover_every_public_variable(manifest) -> None:
