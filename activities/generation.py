@@ -90,11 +90,15 @@ class GenerationActivities(TemplateActivities):
     def run_task(self, input: TaskInput) -> TaskResult:
         task = input.task
         activity.heartbeat(f"rendering {task.slug}")
-        if self.recorder is not None:
-            self.recorder.started(input.request, task, activity.info().attempt)
-        result = self._run_task(input)
-        if self.recorder is not None:
-            self.recorder.succeeded(input.request, task, result)
+        if self.recorder is None:
+            return self._run_task(input)
+        start = self.recorder.begin(input.request, task, activity.info().attempt)
+        try:
+            result = self._run_task(input)
+        except BaseException:
+            self.recorder.failed_attempt(start)
+            raise
+        self.recorder.succeeded(start, result)
         return result
 
     def _ownership(self, template: Template, request: TemplateRequest, context: dict[str, Any]) -> Ownership:

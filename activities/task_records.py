@@ -1,10 +1,16 @@
 """A task activity reports its own start and result to the projection, so the API can
 show tasks live without a workflow round trip per task. Writes are idempotent: event
-keys carry the attempt, and a finished task is never moved back to running."""
+keys carry the attempt, and a finished task is never moved back to running.
+
+Most tasks take milliseconds: their start goes on record together with their result, in
+one transaction. Only a task still running after ``START_RECORD_DELAY`` (or one that
+fails) has its start written on its own, so the live view still shows long tasks running."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +27,7 @@ from store.lifecycle import NewEvent, append_events, get_run, lock_project, upda
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
 OPEN = ("pending", "running")
+START_RECORD_DELAY = 0.25  # seconds
 
 log = logging.getLogger("forgeflow.activities")
 
@@ -47,8 +54,9 @@ def until_stored(write: Callable[[], None]) -> None:
 
 
 class TaskRecorder:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, start_delay: float = START_RECORD_DELAY) -> None:
         self._db = db
+        self._start_delay = start_delay
 
     @contextmanager
     def _task_row(self, request: TemplateRequest, task: TaskDefinition) -> Iterator[tuple[Session, int] | None]:
@@ -71,20 +79,41 @@ class TaskRecorder:
 
         until_stored(write)
 
-    def started(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
-        event = NewEvent(
+    def begin(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> PendingStart:
+        """Start the clock on a task: its start is written if it runs long, else with its result."""
+        start = PendingStart(request, task, attempt)
+        start.arm(lambda: self.started(start), self._start_delay)
+        return start
+
+    @staticmethod
+    def _started_event(start: PendingStart) -> NewEvent:
+        request, task = start.request, start.task
+        return NewEvent(
             type="task_started",
-            key=f"task_started:{request.run_number}:{task.id}:{attempt}",
-            payload={"slug": task.slug, "sequence": task.sequence, "attempt": attempt},
+            key=f"task_started:{request.run_number}:{task.id}:{start.attempt}",
+            payload={"slug": task.slug, "sequence": task.sequence, "attempt": start.attempt},
             task_id=task.id,
         )
-        now = datetime.now(UTC)
-        first = {"started_at": now} if attempt == 1 else {}
-        self._write(request, task, [event], now, status="running", attempts=attempt, **first)
 
-    def succeeded(self, request: TemplateRequest, task: TaskDefinition, result: TaskResult) -> None:
+    def started(self, start: PendingStart) -> None:
+        first = {"started_at": start.at} if start.attempt == 1 else {}
+        values = {"status": "running", "attempts": start.attempt, **first}
+        self._write(start.request, start.task, [self._started_event(start)], start.at, **values)
+
+    def failed_attempt(self, start: PendingStart) -> None:
+        """An attempt that failed before its start was written still counts, on record."""
+        if not start.settle():
+            self.started(start)
+
+    def succeeded(self, start: PendingStart, result: TaskResult) -> None:
+        request, task = start.request, start.task
         base = f"{request.run_number}:{task.id}"
-        events = [
+        unrecorded: dict[str, Any] = {}
+        events = []
+        if not start.settle():
+            events.append(self._started_event(start))
+            unrecorded = {"attempts": start.attempt} | ({"started_at": start.at} if start.attempt == 1 else {})
+        events += [
             NewEvent(
                 type="task_files",
                 key=f"task_files:{base}",
@@ -110,4 +139,46 @@ class TaskRecorder:
             commit_sha=result.commit_sha,
             error="",
             finished_at=now,
+            **unrecorded,
         )
+
+
+class PendingStart:
+    """A task's start, written by a timer thread once the task has run ``START_RECORD_DELAY``
+    unless the task settles first; ``settle`` says whether it was written."""
+
+    def __init__(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
+        self.request, self.task, self.attempt = request, task, attempt
+        self.at = datetime.now(UTC)
+        self._lock = threading.Lock()
+        self._written = False
+        self._settled = False
+        self._timer: threading.Timer | None = None
+
+    def arm(self, write: Callable[[], None], delay: float) -> None:
+        if delay <= 0:
+            write()
+            self._written = True
+            return
+
+        def fire() -> None:
+            with self._lock:
+                if self._settled:
+                    return
+                try:
+                    write()
+                    self._written = True
+                except Exception:  # the result's write records the start instead
+                    log.exception("recording the start of task %s failed", self.task.id)
+
+        # The copied context is the activity's: heartbeats while waiting for the database.
+        self._timer = threading.Timer(delay, contextvars.copy_context().run, args=(fire,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def settle(self) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self._settled = True
+            return self._written

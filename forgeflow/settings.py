@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     tasks_per_batch: int = Field(default=250, ge=1, le=2000)
     # Largest request body the API reads; bigger ones are refused with 413 unread.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A task still running after this long has its start written on its own; quicker ones
+    # are recorded once, start and result together. 0: every start is written at once.
+    task_start_record_seconds: float = Field(default=0.25, ge=0, le=60)
     # How long a task may stay silent before another worker takes it over.
     task_heartbeat_timeout: timedelta = timedelta(seconds=30)
     # How long the API waits for a worker to take an update before queueing it as a signal.

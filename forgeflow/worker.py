@@ -37,7 +37,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     }
     artifacts = LocalArtifactStore(settings.artifact_dir)
     generation = GenerationActivities(artifacts, **options)
-    generation.recorder = TaskRecorder(db)
+    generation.recorder = TaskRecorder(db, start_delay=settings.task_start_record_seconds)
     assembly = AssemblyActivities(artifacts, **options)
     projection = ProjectionActivities(db, artifacts)
     cipher = load_cipher(settings.secret_key, settings.data_dir)

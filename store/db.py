@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # steps of 1, 2, 5, 10, 15... ms however soon it is free again. Threads of one process
+        # queue here instead and take the lock the moment it is released; other processes
+        # still meet SQLite's own lock. (Re-entrant: a nested write behaves as it did before.)
+        self._sqlite_writer = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,7 +74,8 @@ class Database:
     @contextmanager
     def session(self, *, write_lock: bool = False) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self.sessions() as session:
+        queue = self._sqlite_writer if write_lock and self._sqlite_writer is not None else nullcontext()
+        with queue, self.sessions() as session:
             if write_lock:
                 session.connection(execution_options=WRITE_LOCK)
             try:

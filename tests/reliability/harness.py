@@ -176,6 +176,8 @@ class Stack:
                 "FORGEFLOW_NAMESPACE": NAMESPACE,
                 "FORGEFLOW_TASK_QUEUE": f"reliability-{uuid.uuid4().hex[:8]}",
                 "FORGEFLOW_TEMPLATE_PATH": str(base / "templates"),
+                # Tasks here take milliseconds: write each start at once, so a test can see one run.
+                "FORGEFLOW_TASK_START_RECORD_SECONDS": "0",
                 "FORGEFLOW_MAX_PARALLEL_TASKS": "1",
                 "FORGEFLOW_TASK_HEARTBEAT_TIMEOUT": "PT2S",
                 "FORGEFLOW_UPDATE_TIMEOUT": "PT2S",
