@@ -98,7 +98,7 @@ class IdempotencyMiddleware:
         db: Database = scope["app"].state.db
         settings: Settings = scope["app"].state.settings
         try:
-            owner_id = await self._owner(db, settings, scope)
+            owner_id = await self._owner(scope)
         except (ApiError, *_DB_ERRORS) as exc:
             await _refuse(exc, scope, receive, send)
             return
@@ -122,11 +122,11 @@ class IdempotencyMiddleware:
         assert claimed is not None
         await self._run(db, settings, claimed, scope, _replaying(body, receive), send)
 
-    async def _owner(self, db: Database, settings: Settings, scope: Scope) -> int | None:
+    async def _owner(self, scope: Scope) -> int | None:
         key = read_api_key(Request(scope))
         # Counted here against the rate limit (429 before anything is claimed), and once:
         # the route's own authentication reuses this identity.
-        identity = await run_in_threadpool(lambda: resolve_identity(db=db, settings=settings, scope=scope, key=key))
+        identity = await resolve_identity(gatekeeper=scope["app"].state.gatekeeper, scope=scope, key=key)
         return identity.owner_id if identity is not None else None
 
     async def _acquire(

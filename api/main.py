@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.deps import document_api_keys
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware, document_idempotency_key
 from api.limits import BodySizeLimitMiddleware
 from api.observability import ApiMetrics, ObservabilityMiddleware
+from api.ratelimit import Gatekeeper
+from api.reads import ProjectReads
 from api.request_context import RequestIdMiddleware
 from api.routes import admin, events, files, health, lifecycle, observability, projects, runs, webhooks
+from api.status_cache import StatusCache
+from api.status_middleware import StatusCacheMiddleware
 from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
@@ -28,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(settings.resolved_database_url)
+        # Per-process memory: identities, rate-limit leases, status bodies (see their modules).
+        app.state.gatekeeper = Gatekeeper(app.state.db, settings)
+        app.state.reads = ProjectReads(app.state.db, settings.api_read_threads)
+        app.state.status_cache = StatusCache(app.state.reads, settings.status_cache_seconds)
         app.state.artifacts = LocalArtifactStore(settings.artifact_dir)
         configure_tracing(settings, "forgeflow-api")  # only with FORGEFLOW_OTEL_ENABLED
         # Lazy: the API serves reads while Temporal is down; creates answer 503 until it is back.
@@ -42,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Innermost: a cached status poll is answered after every check above it, before routing.
+    app.add_middleware(StatusCacheMiddleware)
     # Added last is outermost: every response, replays and their errors too, carries the request id.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -55,5 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router, prefix="/api/v1")
     app.include_router(health.router)
     document_idempotency_key(app)
+    document_api_keys(app)
     app.include_router(observability.router)
     return app

@@ -32,6 +32,8 @@ UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes are logged at DEBUG: they come every few seconds and say nothing.
 QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
+# Where a component that answers before routing names the route it answered for.
+ANSWERED_ROUTE = "forgeflow_route"
 TASK_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled", "skipped")
 
 
@@ -41,15 +43,24 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
+# The prefix each route was last found under, so that the next request of the route costs
+# one match, not a search (checked every time: a router may be included twice).
+_prefixes: dict[int, str] = {}
+
+
 def _included_template(route: Any, path: str) -> str | None:
     """The matched route's template with the prefix it was included under: FastAPI may hand
     over the route as declared (``/projects/{project_id}``), without ``/api/v1``."""
     template, regex = getattr(route, "path_format", None), getattr(route, "path_regex", None)
     if not isinstance(template, str) or regex is None:
         return None
+    known = _prefixes.get(id(route))
+    if known is not None and path.startswith(known) and regex.match(path[len(known) :]):
+        return known + template
     # The prefix is the literal part routing accepted before the route's own pattern.
     for cut in [0, *(i for i, c in enumerate(path) if c == "/" and i > 0)]:
         if regex.match(path[cut:]):
+            _prefixes[id(route)] = path[:cut]
             return path[:cut] + template
     return template
 
@@ -66,6 +77,9 @@ def _documented_templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
 def route_template(scope: Scope) -> str:
     """The matched route's template (``/api/v1/projects/{project_id}``), never the raw path:
     one label per route, ``unmatched`` for any path no route serves."""
+    answered: str | None = (scope.get("state") or {}).get(ANSWERED_ROUTE)
+    if answered is not None:
+        return answered
     path = _route_path(scope)
     found = _included_template(scope.get("route"), path)
     if found is not None:
@@ -157,6 +171,17 @@ class ApiMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        # The labelled series, looked up once: ``labels()`` validates and locks on every call.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, str(status))
+        series = self._series.get(key)
+        if series is None:
+            series = (self.requests.labels(*key), self.duration.labels(method, route))
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(elapsed)
 
 
 class ObservabilityMiddleware:
@@ -190,8 +215,10 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
         route = route_template(scope)
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.duration.labels(method, route).observe(elapsed)
+        self.metrics.observe(method, route, status, elapsed)
+        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
         extra: dict[str, Any] = {
             "method": method,
             "path": scope["path"],
@@ -205,5 +232,4 @@ class ObservabilityMiddleware:
         identity = (scope.get("state") or {}).get("identity")
         if identity is not None:
             extra["owner_id"] = identity.owner_id
-        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
         access_log.log(level, "%s %s %s %.1fms", method, scope["path"], status, elapsed * 1000, extra=extra)

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Requests per API key per fixed one-minute window, counted in the database; 0 disables.
     rate_limit_per_minute: int = Field(default=600, ge=0)
+    # How long an API process trusts a key it has authenticated; a key revoked or changed
+    # elsewhere is noticed within this time (sooner when its rate-limit lease runs out). 0: every request.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long an API process serves a project's status body from memory: a project polled
+    # by many clients costs one read per interval, and a poller sees a change at most this
+    # late (measured: a 1 s copy added ~1 s to create-to-ready). 0 disables it.
+    status_cache_seconds: float = Field(default=0.1, ge=0, le=1.0)
+    # Project reads (status, list, get) one API process runs at once, each in a thread: more
+    # mostly contend for the GIL, unless the database is far away (see api/reads.py).
+    api_read_threads: int = Field(default=2, ge=1, le=64)
     # How long a completed Idempotency-Key is replayed before it may be pruned.
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Fernet key(s) that encrypt webhook signing secrets at rest; comma-separated, the first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -29,6 +29,8 @@ class Identity:
     project_quota: int
     key_id: int
     scopes: frozenset[str] | None
+    # When the key stops working: caches of identities must not outlive it.
+    expires_at: datetime | None = field(default=None, compare=False)
 
     def has_scope(self, scope: str) -> bool:
         return self.scopes is None or scope in self.scopes
@@ -106,6 +108,7 @@ def authenticate(session: Session, *, plaintext: str) -> Identity | None:
         project_quota=owner.project_quota,
         key_id=key.id,
         scopes=frozenset(key.scopes) if key.scopes is not None else None,
+        expires_at=key.expires_at,
     )
 
 

@@ -1,5 +1,6 @@
-"""Requests per API key in fixed one-minute windows, counted in the database so that
-every API process sees the same count: one atomic upsert per request."""
+"""Requests per API key in fixed one-minute windows, counted in the database so that every
+API process draws on the same budget. A process does not write once per request: it claims
+a block of consecutive hits with one atomic upsert and hands them out from memory."""
 
 from __future__ import annotations
 
@@ -31,38 +32,54 @@ class RateLimitState:
         return max(0, self.limit - self.hits)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Hits ``first``..``last`` of the window, this process's to hand out (none if
+    ``first > last``); ``spent``: the window's budget is gone, later claims get nothing."""
+
+    window_start: int
+    first: int
+    last: int
+    spent: bool
+
+
 def window_start(now: float) -> int:
     return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
 
 
-def hit(session: Session, *, key_id: int, limit: int, now: float) -> RateLimitState:
-    """Count one request of ``key_id`` in the window holding ``now`` (Unix seconds).
+def reset_after(now: float) -> int:
+    return max(1, math.ceil(window_start(now) + WINDOW_SECONDS - now))
 
-    ``INSERT ... ON CONFLICT (key_id, window_start) DO UPDATE SET hits = hits + 1
-    RETURNING hits``: concurrent requests, from any process, get distinct counts.
-    The first request of a key's window also prunes that key's older windows.
+
+def claim(session: Session, *, key_id: int, limit: int, size: int, now: float) -> Claim:
+    """Claim the next ``size`` hits of ``key_id``'s window holding ``now`` (Unix seconds).
+
+    ``INSERT ... ON CONFLICT (key_id, window_start) DO UPDATE SET hits = hits + size
+    RETURNING hits``: concurrent claims, from any process, get disjoint ranges, and only
+    the part of a range within ``limit`` is granted, so no window ever serves more than
+    ``limit`` requests in all. The first claim of a key's window prunes its older windows.
     """
     start = window_start(now)
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        # Do not wait for the WAL flush: a crash may forget the last hits, which is harmless,
+        # Do not wait for the WAL flush: a crash may forget the last claims, which is harmless,
         # and the commit gets several times cheaper (measured: ~1.2 ms -> ~0.4 ms).
         session.execute(text("SET LOCAL synchronous_commit = off"))
     insert = pg_insert if postgres else sqlite_insert
     stmt = (
         insert(RateLimitWindow)
-        .values(key_id=key_id, window_start=start, hits=1)
+        .values(key_id=key_id, window_start=start, hits=size)
         .on_conflict_do_update(
             index_elements=[RateLimitWindow.key_id, RateLimitWindow.window_start],
-            set_={"hits": RateLimitWindow.hits + 1},
+            set_={"hits": RateLimitWindow.hits + size},
         )
         .returning(RateLimitWindow.hits)
     )
-    hits = session.execute(stmt).scalar_one()
-    if hits == 1:
+    total: int = session.execute(stmt).scalar_one()
+    before = total - size
+    if before == 0:
         prune_windows(session, key_id=key_id, before=start)
-    reset_after = max(1, math.ceil(start + WINDOW_SECONDS - now))
-    return RateLimitState(limit=limit, hits=hits, reset_after=reset_after)
+    return Claim(window_start=start, first=before + 1, last=min(total, limit), spent=total >= limit)
 
 
 def prune_windows(session: Session, *, key_id: int, before: int) -> int:
