@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.base import TemplateActivities, base_message, permanent, task_commit
 from activities.task_records import TaskRecorder
@@ -15,7 +17,7 @@ from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import validate_answers
 from engine.gitrepo import task_commit_sha
-from engine.plan import Ownership, decompose, matches, ownership
+from engine.plan import Ownership, Plan, decompose, matches, ownership
 from engine.questions import questions_for
 from engine.render import render_files
 from engine.spec import render_spec
@@ -24,6 +26,7 @@ from workflows.types import (
     CLARIFY,
     DECOMPOSE,
     RUN_TASK,
+    RUN_TASKS,
     WRITE_SPEC,
     ClarifyResult,
     PlanResult,
@@ -32,6 +35,8 @@ from workflows.types import (
     SpecResult,
     TaskDefinition,
     TaskInput,
+    TaskPackInput,
+    TaskPackResult,
     TaskResult,
     TemplateRequest,
 )
@@ -42,8 +47,8 @@ class GenerationActivities(TemplateActivities):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._ownership_cache: OrderedDict[tuple[str, str], Ownership] = OrderedDict()
-        self._ownership_lock = threading.Lock()
+        self._memo: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     @activity.defn(name=CLARIFY)
     def clarify(self, request: TemplateRequest) -> ClarifyResult:
@@ -62,10 +67,7 @@ class GenerationActivities(TemplateActivities):
     def write_spec(self, input: SpecInput) -> SpecResult:
         template = self._template(input.request)
         context = self._context(template, input.request)
-        try:
-            plan = decompose(template, context)
-        except EngineError as exc:
-            raise permanent(str(exc), "InvalidPlan") from exc
+        plan = self._plan(template, input.request, context)
         documents = render_spec(template, context, plan, version=input.version, feedback=input.feedback)
         prefix = f"{self._run_prefix(input.request)}/spec/v{input.version}"
         digests = {}
@@ -76,10 +78,7 @@ class GenerationActivities(TemplateActivities):
     @activity.defn(name=DECOMPOSE)
     def decompose(self, request: TemplateRequest) -> PlanResult:
         template = self._template(request)
-        try:
-            plan = decompose(template, self._context(template, request))
-        except EngineError as exc:
-            raise permanent(str(exc), "InvalidPlan") from exc
+        plan = self._plan(template, request, self._context(template, request))
         return PlanResult(
             root_name=plan.root_name,
             tasks=[TaskDefinition(**t.__dict__) for t in plan.tasks],
@@ -88,8 +87,31 @@ class GenerationActivities(TemplateActivities):
 
     @activity.defn(name=RUN_TASK)
     def run_task(self, input: TaskInput) -> TaskResult:
+        activity.heartbeat(f"rendering {input.task.slug}")
+        return self._recorded_task(input)
+
+    @activity.defn(name=RUN_TASKS)
+    def run_tasks(self, input: TaskPackInput) -> TaskPackResult:
+        """Each task as ``run_task`` would run it. A failure names its task in the error's
+        details; a retry runs the pack again, and the tasks it had finished give the same
+        bytes, keys and commits again."""
+        results = []
+        for task in input.tasks:
+            activity.heartbeat(f"rendering {task.slug}")  # also where a cancellation arrives
+            try:
+                results.append(
+                    self._recorded_task(TaskInput(request=input.request, task=task, total_tasks=input.total_tasks))
+                )
+            except ApplicationError as exc:
+                raise ApplicationError(
+                    exc.message, {"task_id": task.id}, type=exc.type, non_retryable=exc.non_retryable
+                ) from exc
+            except Exception as exc:
+                raise ApplicationError(str(exc), {"task_id": task.id}, type=type(exc).__name__) from exc
+        return TaskPackResult(results=results)
+
+    def _recorded_task(self, input: TaskInput) -> TaskResult:
         task = input.task
-        activity.heartbeat(f"rendering {task.slug}")
         if self.recorder is None:
             return self._run_task(input)
         start = self.recorder.begin(input.request, task, activity.info().attempt)
@@ -104,18 +126,31 @@ class GenerationActivities(TemplateActivities):
     def _ownership(self, template: Template, request: TemplateRequest, context: dict[str, Any]) -> Ownership:
         """Many tasks of one run land on one worker: list the template and assign owners once
         per template and answers, not once per task (which is quadratic in the file count)."""
-        key = (template.digest, json.dumps(request.answers, sort_keys=True, default=str))
-        with self._ownership_lock:
-            found = self._ownership_cache.get(key)
-            if found is not None:
-                self._ownership_cache.move_to_end(key)
-                return found
-        owned = ownership(template, context)
-        with self._ownership_lock:
-            self._ownership_cache[key] = owned
-            while len(self._ownership_cache) > 16:
-                self._ownership_cache.popitem(last=False)
+        owned: Ownership = self._memoised("ownership", template, request, lambda: ownership(template, context))
         return owned
+
+    def _plan(self, template: Template, request: TemplateRequest, context: dict[str, Any]) -> Plan:
+        """The spec and the decomposition of one run share one plan."""
+        try:
+            plan: Plan = self._memoised("plan", template, request, lambda: decompose(template, context))
+        except EngineError as exc:
+            raise permanent(str(exc), "InvalidPlan") from exc
+        return plan
+
+    def _memoised(self, kind: str, template: Template, request: TemplateRequest, compute: Callable[[], Any]) -> Any:
+        # Pure functions of the template version and the answers: a few recent ones are kept.
+        key = (kind, template.digest, json.dumps(request.answers, sort_keys=True, default=str))
+        with self._memo_lock:
+            found = self._memo.get(key)
+            if found is not None:
+                self._memo.move_to_end(key)
+                return found
+        value = compute()
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > 32:
+                self._memo.popitem(last=False)
+        return value
 
     def _run_task(self, input: TaskInput) -> TaskResult:
         """Render the task's files, commit id and bundle, all in memory: the same answers

@@ -23,7 +23,7 @@ async def api_figure(
     project_id: int,
     seconds: float,
     warmup: int = 1,
-    rate_limit_off: bool = False,
+    status_cache_off: bool = False,
 ) -> dict[str, Any]:
     """Requests/s and p50/p99 of GET /projects/{id}/status and GET /projects, forgeflow vs bare."""
     status_path = f"/api/v1/projects/{project_id}/status"
@@ -53,15 +53,16 @@ async def api_figure(
                 results[figure][side] = await asyncio.to_thread(
                     run_load, url, headers, connections=CONNECTIONS, seconds=seconds
                 )
-        if rate_limit_off:
-            # The same API without its per-request rate-limit write, to show what that costs.
-            plain = stack.start_api("api-no-rate-limit", FORGEFLOW_RATE_LIMIT_PER_MINUTE="0")
+        if status_cache_off:
+            # The same API reading every status from the database: what a poll of a project
+            # nobody else polls costs (the micro-cache only helps projects polled by many).
+            plain = stack.start_api("api-no-status-cache", FORGEFLOW_STATUS_CACHE_SECONDS="0")
             try:
                 await asyncio.to_thread(wait_for_port, plain.port or 0, plain)
                 url = plain.url + status_path
                 if warmup:
                     await asyncio.to_thread(run_load, url, headers, connections=CONNECTIONS, seconds=1)
-                results["status"]["forgeflow_rate_limit_off"] = await asyncio.to_thread(
+                results["status"]["forgeflow_status_cache_off"] = await asyncio.to_thread(
                     run_load, url, headers, connections=CONNECTIONS, seconds=seconds
                 )
             finally:

@@ -80,7 +80,7 @@ async def _count(http: httpx.AsyncClient, status: str) -> int:
     return int(response.json()["total"])
 
 
-async def throughput(http: httpx.AsyncClient, count: int, first: int, timeout: float = 3600) -> dict[str, float]:
+async def throughput(http: httpx.AsyncClient, count: int, first: int, timeout: float = 3600) -> dict[str, Any]:
     """Create ``count`` projects at once; seconds until every one of them is ready (or
     failed: failures are counted, not waited for again)."""
     ready_before, failed_before = await _count(http, "ready"), await _count(http, "failed")

@@ -176,7 +176,7 @@ async def run(stack: Stack, config: Config) -> dict[str, Any]:
             stack.stop(proc)
         log(f"API: status and list at 50 connections, {config.api_seconds:.0f} s each, vs bare FastAPI")
         raw["api"] = await api_figure(
-            stack, api, http, key, project_id, config.api_seconds, config.warmup, rate_limit_off=not config.quick
+            stack, api, http, key, project_id, config.api_seconds, config.warmup, status_cache_off=not config.quick
         )
     finally:
         await http.aclose()

@@ -49,6 +49,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.write_spec,
         generation.decompose,
         generation.run_task,
+        generation.run_tasks,
         assembly.verify,
         assembly.export,
     ]

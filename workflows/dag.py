@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from temporalio import workflow
 
@@ -62,4 +63,54 @@ async def run_dag(
     for finished in running:
         if finished.done() and not finished.cancelled() and finished.exception() is not None:
             raise finished.exception()  # type: ignore[misc]
+    return results
+
+
+async def run_dag_packed(
+    tasks: Sequence[TaskDefinition],
+    max_parallel: int,
+    run_pack: Callable[[list[TaskDefinition]], Coroutine[Any, Any, list[TaskResult]]],
+    may_start: Callable[[], bool] = lambda: True,
+    max_pack: int = 25,
+) -> dict[str, TaskResult]:
+    """As ``run_dag``, but tasks that are ready together share activities: the ready tasks
+    are spread over the free slots, at most ``max_pack`` to an activity, each activity
+    running its tasks one after another. At most ``max_parallel`` tasks still run at once,
+    and a plan of many small tasks pays a few server round trips instead of one per task.
+
+    ``run_pack`` raises ``DagFailed`` naming the task that failed."""
+    results: dict[str, TaskResult] = {}
+    waiting = list(tasks)  # plan order: packs are formed the same way on every replay
+    running: list[asyncio.Task[list[TaskResult]]] = []
+
+    def ready() -> list[TaskDefinition]:
+        return [t for t in waiting if all(dep in results for dep in t.dependencies)]
+
+    def can_start() -> bool:
+        return len(running) < max_parallel and may_start() and bool(ready())
+
+    try:
+        while waiting or running:
+            await workflow.wait_condition(lambda: can_start() or any(t.done() for t in running))
+            for finished in [t for t in running if t.done()]:
+                running.remove(finished)
+                for result in finished.result():  # a failed pack raises here
+                    results[result.task_id] = result
+            if not can_start():
+                continue
+            startable = ready()
+            slots = max_parallel - len(running)
+            size = min(max_pack, -(-len(startable) // slots))
+            for start in range(0, min(len(startable), slots * size), size):
+                pack = startable[start : start + size]
+                for task in pack:
+                    waiting.remove(task)
+                running.append(asyncio.create_task(run_pack(pack)))
+    except BaseException:
+        # A failure or the run's cancellation: take the packs still running down with it.
+        for pack_run in running:
+            pack_run.cancel()
+        if running:
+            await workflow.wait(running)
+        raise
     return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -11,10 +12,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.dag import DagFailed, run_dag
+    from workflows.dag import DagFailed, run_dag, run_dag_packed
     from workflows.reporting import ReportingMixin, describe
     from workflows.review import ReviewHandlers
-    from workflows.task_batch import TASK_FAILED, BatchRunner, execute_task
+    from workflows.task_batch import TASK_FAILED, TASK_PACKS_PATCH, BatchRunner, execute_task
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
@@ -170,9 +171,13 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
             if len(plan.tasks) > inp.tasks_per_batch and workflow.patched(TASK_BATCHES_PATCH):
                 bundles, commits = await self._run_batches(request, plan.tasks)
             else:
-                results = await run_dag(
-                    plan.tasks, inp.max_parallel_tasks, lambda t: self._run_task(request, t), lambda: not self._paused
-                )
+                may_start = partial(_not_paused, self)
+                if workflow.patched(TASK_PACKS_PATCH):
+                    pack = partial(self._run_pack, request)
+                    results = await run_dag_packed(plan.tasks, inp.max_parallel_tasks, pack, may_start)
+                else:
+                    one = partial(self._run_task, request)
+                    results = await run_dag(plan.tasks, inp.max_parallel_tasks, one, may_start)
                 bundles = {k: v.bundle_key for k, v in results.items()}
                 commits = {k: v.commit_sha for k, v in results.items()}
         except DagFailed as exc:
@@ -300,6 +305,10 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
             answers=dict(self._answers),
             template_digest=digest,
         )
+
+
+def _not_paused(run: ProjectGenerationWorkflow) -> bool:
+    return not run._paused
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,19 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.dag import DagFailed, run_dag
+    from workflows.dag import DagFailed, run_dag, run_dag_packed
     from workflows.reporting import describe
     from workflows.types import (
         RUN_TASK,
+        RUN_TASKS,
         PauseState,
         ProjectGenerationInput,
         TaskBatchInput,
         TaskBatchResult,
         TaskDefinition,
         TaskInput,
+        TaskPackInput,
+        TaskPackResult,
         TaskResult,
         TemplateRequest,
     )
@@ -32,6 +35,8 @@ TASK_RETRY = RetryPolicy(
 )
 # The failure type a batch reports a failed task with; its details name the task.
 TASK_FAILED = "TaskFailed"
+# Marks runs whose ready tasks share activities (workflows.dag.run_dag_packed).
+TASK_PACKS_PATCH = "task-packs"
 
 
 async def execute_task(request: TemplateRequest, task: TaskDefinition, total: int, heartbeat: float) -> TaskResult:
@@ -45,6 +50,39 @@ async def execute_task(request: TemplateRequest, task: TaskDefinition, total: in
         summary=f"task {task.sequence}/{total}: {task.slug}",
     )
     return result
+
+
+async def execute_pack(
+    request: TemplateRequest, tasks: list[TaskDefinition], total: int, heartbeat: float
+) -> list[TaskResult]:
+    """Tasks that were ready together, in one activity; a single task in its own ``run_task``."""
+    if len(tasks) == 1:
+        try:
+            return [await execute_task(request, tasks[0], total, heartbeat)]
+        except Exception as exc:
+            raise DagFailed(tasks[0].id, exc) from exc
+    slugs = ", ".join(t.slug for t in tasks)
+    try:
+        packed: TaskPackResult = await workflow.execute_activity(
+            RUN_TASKS,
+            TaskPackInput(request=request, tasks=tasks, total_tasks=total),
+            result_type=TaskPackResult,
+            start_to_close_timeout=timedelta(minutes=10) * len(tasks),
+            heartbeat_timeout=timedelta(seconds=heartbeat),
+            retry_policy=TASK_RETRY,
+            summary=f"tasks {tasks[0].sequence}-{tasks[-1].sequence}/{total}: {slugs}"[:200],
+        )
+    except ActivityError as exc:
+        raise DagFailed(_failed_task(exc, tasks), exc) from exc
+    return packed.results
+
+
+def _failed_task(exc: ActivityError, tasks: list[TaskDefinition]) -> str:
+    # The activity names the task that failed; a timeout of the whole pack names its first.
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        return str(cause.details[0].get("task_id", tasks[0].id))
+    return tasks[0].id
 
 
 def batches(tasks: list[TaskDefinition], size: int) -> list[list[TaskDefinition]]:
@@ -77,8 +115,17 @@ class TaskBatchWorkflow:
             workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
             return result
 
+        async def pack(tasks: list[TaskDefinition]) -> list[TaskResult]:
+            results = await execute_pack(input.request, tasks, input.total_tasks, input.task_heartbeat_seconds)
+            self._done += len(tasks)
+            workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
+            return results
+
         try:
-            results = await run_dag(input.tasks, input.max_parallel, one, lambda: not self._paused)
+            if workflow.patched(TASK_PACKS_PATCH):
+                results = await run_dag_packed(input.tasks, input.max_parallel, pack, lambda: not self._paused)
+            else:
+                results = await run_dag(input.tasks, input.max_parallel, one, lambda: not self._paused)
         except DagFailed as exc:
             error = describe(exc.cause)
             # Non-retryable: the task activity has used up its own retries already.
@@ -110,6 +157,21 @@ class BatchRunner:
     if TYPE_CHECKING:
 
         def _details(self) -> str: ...
+
+    async def _run_pack(self, request: TemplateRequest, tasks: list[TaskDefinition]) -> list[TaskResult]:
+        for task in tasks:
+            self._task_states[task.id] = "running"
+        try:
+            results = await execute_pack(request, tasks, self._tasks_total, self._input.task_heartbeat_seconds)
+        except BaseException:
+            for task in tasks:
+                self._task_states[task.id] = "failed"
+            raise
+        for task in tasks:
+            self._task_states[task.id] = "succeeded"
+        self._tasks_done += len(tasks)
+        workflow.set_current_details(self._details())
+        return results
 
     def _slice_moved(self, handle: asyncio.Task[Any], told: bool) -> bool:
         return handle.done() or self._paused != told

@@ -46,6 +46,7 @@ CLARIFY = "clarify"
 WRITE_SPEC = "write_spec"
 DECOMPOSE = "decompose"
 RUN_TASK = "run_task"
+RUN_TASKS = "run_tasks"
 VERIFY = "verify"
 EXPORT = "export"
 
@@ -210,6 +211,18 @@ class TaskResult(BaseModel):
     bundle_sha256: str
     branch: str
     commit_sha: str
+
+
+class TaskPackInput(BaseModel):
+    """Tasks that were ready together, run one after another in one activity."""
+
+    request: TemplateRequest
+    tasks: list[TaskDefinition]
+    total_tasks: int
+
+
+class TaskPackResult(BaseModel):
+    results: list[TaskResult]
 
 
 class TaskBatchInput(BaseModel):

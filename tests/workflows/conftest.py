@@ -27,3 +27,15 @@ def project_row(db, make_key):
         return key, project.id
 
     return make
+
+
+def activities_with_task(settings, db, task_core):
+    """The worker's activities, with each task's work replaced by ``task_core(input, real)``:
+    ``run_task`` and ``run_tasks`` (tasks that share an activity) both go through it."""
+    from forgeflow.worker import build_activities
+
+    activities = build_activities(settings, db)
+    generation = next(a.__self__ for a in activities if a.__name__ == "run_task")
+    real = generation._run_task
+    generation._run_task = lambda input: task_core(input, real)
+    return activities

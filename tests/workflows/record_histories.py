@@ -98,6 +98,15 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         batched = await start("batched", "widget-lib", {"project_name": "Batched"}, tasks_per_batch=2)
         await save(batched, "batched_tasks")
         await save(client.get_workflow_handle(f"{batched.id}-run-1-tasks-1"), "batched_tasks_slice")
+    if wanted("task_packs"):
+        # One slot: the tasks ready after the first share one activity.
+        packed = await start("packed", "widget-lib", {"project_name": "Packed"}, max_parallel_tasks=1)
+        await save(packed, "task_packs")
+        sliced = await start(
+            "sliced", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3, max_parallel_tasks=1
+        )
+        await sliced.result()
+        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "task_packs_slice")
     if wanted("local_engine_steps"):
         local = await start("local", "widget-lib", {"project_name": "Local"}, require_approval=True)
         await wait_for(local, Phase.AWAITING_APPROVAL)

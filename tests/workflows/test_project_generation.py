@@ -20,6 +20,7 @@ from forgeflow.worker import build_activities, build_worker
 from store.artifacts import LocalArtifactStore
 from store.lifecycle import get_run, list_tasks
 from store.projects import get_project
+from tests.workflows.conftest import activities_with_task
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
@@ -221,12 +222,10 @@ async def test_a_cyclic_template_fails_with_a_clear_error(client, worker, settin
 async def test_cancel_mid_task_reaches_the_activity_through_its_heartbeats(client, settings, db, project_row):
     key, project_id = project_row()
     started, cancelled = threading.Event(), threading.Event()
-    real = {a.__name__: a for a in build_activities(settings, db)}
 
-    @activity.defn(name=RUN_TASK)
-    def run_task(input: TaskInput):
+    def task_core(input: TaskInput, real):
         if input.task.slug != "src":
-            return real["run_task"](input)
+            return real(input)
         started.set()
         try:
             while True:  # cancellation arrives with a heartbeat
@@ -237,7 +236,7 @@ async def test_cancel_mid_task_reaches_the_activity_through_its_heartbeats(clien
             raise
 
     with ThreadPoolExecutor(8) as executor:
-        activities = [a for name, a in real.items() if name != "run_task"] + [run_task]
+        activities = activities_with_task(settings, db, task_core)
         async with build_worker(client, settings, db=db, executor=executor, activities=activities):
             handle = await start(client, settings, project_id, key.owner, task_heartbeat_seconds=2)
             assert await asyncio.to_thread(started.wait, 20)

@@ -13,8 +13,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from forgeflow.worker import build_activities, build_worker
+from forgeflow.worker import build_worker
 from store.projects import get_project
+from tests.workflows.conftest import activities_with_task
 from tests.workflows.test_project_generation import start
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import RUN_TASK, PauseUpdate, ProjectStatus, TaskInput
@@ -52,17 +53,14 @@ async def test_a_batched_run_gives_the_same_zip_with_its_tasks_in_child_workflow
 
 
 async def test_a_task_failing_in_a_child_fails_the_project_naming_the_task(client, settings, db, project_row):
-    real = {a.__name__: a for a in build_activities(settings, db)}
-
-    @activity.defn(name=RUN_TASK)
-    def run_task(input: TaskInput):
+    def task_core(input: TaskInput, real):
         if input.task.slug == "src":
             raise ApplicationError("disk on fire", type="Boom", non_retryable=True)
-        return real["run_task"](input)
+        return real(input)
 
     key, project_id = project_row()
     with ThreadPoolExecutor(8) as executor:
-        activities = [a for name, a in real.items() if name != "run_task"] + [run_task]
+        activities = activities_with_task(settings, db, task_core)
         async with build_worker(client, settings, db=db, executor=executor, activities=activities):
             handle = await start(client, settings, project_id, key.owner, tasks_per_batch=1)
             with pytest.raises(WorkflowFailureError):
@@ -74,22 +72,20 @@ async def test_a_task_failing_in_a_child_fails_the_project_naming_the_task(clien
 
 
 async def test_pause_reaches_the_running_child_and_resume_finishes_the_run(client, settings, db, project_row):
-    real = {a.__name__: a for a in build_activities(settings, db)}
     first_started, release = threading.Event(), threading.Event()
     started: list[str] = []
 
-    @activity.defn(name=RUN_TASK)
-    def run_task(input: TaskInput):
+    def task_core(input: TaskInput, real):
         started.append(input.task.slug)
         if len(started) == 1:
             first_started.set()
             while not release.wait(0.1):
                 activity.heartbeat()
-        return real["run_task"](input)
+        return real(input)
 
     key, project_id = project_row()
     with ThreadPoolExecutor(8) as executor:
-        activities = [a for name, a in real.items() if name != "run_task"] + [run_task]
+        activities = activities_with_task(settings, db, task_core)
         async with build_worker(client, settings, db=db, executor=executor, activities=activities):
             # One slice holding every task, one at a time: the pause must reach the child.
             handle = await start(

@@ -1,0 +1,86 @@
+"""Tasks that are ready together share activities (``run_tasks``): the bound on parallel
+tasks holds, the project is the same, a retried pack records each task once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
+
+from forgeflow.worker import build_worker
+from store.lifecycle import list_events
+from tests.workflows.conftest import activities_with_task
+from tests.workflows.test_project_generation import start
+from workflows.types import RUN_TASK, RUN_TASKS, ProjectStatus, TaskInput
+
+
+async def scheduled_activities(handle) -> list[str]:
+    history = await handle.fetch_history()
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+async def test_ready_tasks_share_activities_within_the_bound(client, settings, db, project_row):
+    lock, running, peak, seen = threading.Lock(), [0], [0], []
+
+    def task_core(input: TaskInput, real):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            seen.append(input.task.id)
+        try:
+            threading.Event().wait(0.05)  # long enough for tasks in other packs to overlap
+            return real(input)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    digests = []
+    with ThreadPoolExecutor(8) as executor:
+        activities = activities_with_task(settings, db, task_core)
+        async with build_worker(client, settings, db=db, executor=executor, activities=activities):
+            for bound in (2, 4):
+                seen.clear()
+                key, project_id = project_row()
+                handle = await start(client, settings, project_id, key.owner, max_parallel_tasks=bound)
+                result = await handle.result()
+                assert result.status == ProjectStatus.READY
+                digests.append(result.artifact.sha256)
+                kinds = await scheduled_activities(handle)
+                tasks = len(await handle.query("tasks"))
+                assert RUN_TASKS in kinds, "some tasks shared an activity"
+                assert kinds.count(RUN_TASK) + kinds.count(RUN_TASKS) < tasks
+                assert len(seen) == len(set(seen)) == tasks, "each task ran once"
+                if bound == 2:
+                    assert peak[0] == 2, "two packs ran side by side, and no more"
+    assert digests[0] == digests[1]
+
+
+async def test_a_retried_pack_records_each_task_once(client, settings, db, project_row):
+    failures = []
+
+    def task_core(input: TaskInput, real):
+        result = real(input)
+        if input.task.slug == "src" and not failures:
+            failures.append(input.task.slug)
+            raise ApplicationError("disk hiccup", type="Flaky")  # retryable: the pack runs again
+        return result
+
+    key, project_id = project_row()
+    with ThreadPoolExecutor(8) as executor:
+        activities = activities_with_task(settings, db, task_core)
+        async with build_worker(client, settings, db=db, executor=executor, activities=activities):
+            handle = await start(client, settings, project_id, key.owner, max_parallel_tasks=1)
+            assert (await handle.result()).status == ProjectStatus.READY
+            tasks = len(await handle.query("tasks"))
+            assert RUN_TASKS in await scheduled_activities(handle), "the failed task was in a pack"
+    assert failures == ["src"]
+    with db.session() as session:
+        events = list_events(session, project_id=project_id, after=0, limit=1000)
+    succeeded = [e.task_id for e in events if e.type == "task_succeeded"]
+    assert sorted(succeeded) == sorted(set(succeeded)) and len(succeeded) == tasks
