@@ -17,13 +17,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from temporalio import activity
 
 from store.db import Database
-from store.lifecycle import NewEvent, append_events, get_run, lock_project, update_task
+from store.lifecycle import NewEvent, append_events, update_task
+from store.models import Project, Run
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
 OPEN = ("pending", "running")
@@ -62,9 +64,13 @@ class TaskRecorder:
     def _task_row(self, request: TemplateRequest, task: TaskDefinition) -> Iterator[tuple[Session, int] | None]:
         # The project lock comes first, as in every writer of events (see lock_project).
         with self._db.session(write_lock=True) as session:
-            lock_project(session, project_id=request.project_id)
-            run = get_run(session, project_id=request.project_id, number=request.run_number)
-            yield (session, run.id) if run is not None else None
+            locked = session.execute(
+                select(Project.id).where(Project.id == request.project_id).with_for_update()
+            ).scalar_one_or_none()
+            run_id = session.execute(
+                select(Run.id).where(Run.project_id == request.project_id, Run.number == request.run_number)
+            ).scalar_one_or_none()
+            yield (session, run_id) if locked is not None and run_id is not None else None
 
     def _write(
         self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any

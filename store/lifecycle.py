@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Event, Project, Run, SpecVersion, Task
@@ -32,31 +32,38 @@ def append_events(session: Session, *, project_id: int, events: list[NewEvent], 
     out and committed one writer at a time: no reader ever sees N+1 before N."""
     if not events:
         return []
-    project = session.scalars(select(Project).where(Project.id == project_id).with_for_update()).one()
+    # Core statements, not the ORM: this runs for every event of every task.
+    seq = session.execute(select(Project.event_seq).where(Project.id == project_id).with_for_update()).scalar_one()
     keys = [e.key for e in events]
     seen = set(
         session.scalars(select(Event.dedup_key).where(Event.project_id == project_id, Event.dedup_key.in_(keys)))
     )
-    numbers = []
+    rows: list[dict[str, Any]] = []
     for event in events:
         if event.key in seen:
             continue
         seen.add(event.key)
-        project.event_seq += 1
-        session.add(
-            Event(
-                project_id=project_id,
-                seq=project.event_seq,
-                type=event.type,
-                task_id=event.task_id,
-                payload=event.payload,
-                dedup_key=event.key,
-                created_at=at,
-            )
+        seq += 1
+        rows.append(
+            {
+                "project_id": project_id,
+                "seq": seq,
+                "type": event.type,
+                "task_id": event.task_id,
+                "payload": event.payload,
+                "dedup_key": event.key,
+                "created_at": at,
+            }
         )
-        numbers.append(project.event_seq)
-    session.flush()
-    return numbers
+    if rows:
+        session.execute(insert(Event), rows)
+        # synchronize_session=False: a Project loaded in this session keeps its old count, and
+        # nothing reads it; the row is what hands out the next numbers.
+        session.execute(
+            update(Project).where(Project.id == project_id).values(event_seq=seq),
+            execution_options={"synchronize_session": False},
+        )
+    return [row["seq"] for row in rows]
 
 
 def list_events(
