@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio.exceptions import ApplicationError
 
@@ -47,6 +47,11 @@ def as_json(value: object) -> str:
 
 
 class TemplateActivities:
+    # One cache for every activity class in the process: the spec, the tasks, verify and
+    # export of a run all ask for the same context.
+    _contexts: ClassVar[OrderedDict[tuple[str, str, str], dict[str, Any]]] = OrderedDict()
+    _contexts_lock: ClassVar[threading.Lock] = threading.Lock()
+
     def __init__(
         self,
         artifacts: ArtifactStore,
@@ -59,8 +64,6 @@ class TemplateActivities:
         self._template_path = template_path
         self._trusted_ids = trusted_ids
         self._work_dir = work_dir
-        self._contexts: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
-        self._contexts_lock = threading.Lock()
 
     def _template(self, request: TemplateRequest) -> Template:
         try:
