@@ -12,8 +12,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,29 +58,36 @@ class TaskRecorder:
     def __init__(self, db: Database, *, start_delay: float = START_RECORD_DELAY) -> None:
         self._db = db
         self._start_delay = start_delay
+        self._run_ids: dict[tuple[int, int], int] = {}
 
-    @contextmanager
-    def _task_row(self, request: TemplateRequest, task: TaskDefinition) -> Iterator[tuple[Session, int] | None]:
-        # The project lock comes first, as in every writer of events (see lock_project).
-        with self._db.session(write_lock=True) as session:
-            locked = session.execute(
-                select(Project.id).where(Project.id == request.project_id).with_for_update()
-            ).scalar_one_or_none()
-            run_id = session.execute(
+    def _run_id(self, session: Session, request: TemplateRequest) -> int | None:
+        # A run's id never changes: looked up once per run, not once per task.
+        key = (request.project_id, request.run_number)
+        found = self._run_ids.get(key)
+        if found is None:
+            found = session.execute(
                 select(Run.id).where(Run.project_id == request.project_id, Run.number == request.run_number)
             ).scalar_one_or_none()
-            yield (session, run_id) if locked is not None and run_id is not None else None
+            if found is not None:
+                if len(self._run_ids) >= 1024:
+                    self._run_ids.clear()
+                self._run_ids[key] = found
+        return found
 
     def _write(
         self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any
     ) -> None:
         def write() -> None:
-            with self._task_row(request, task) as row:
-                if row is None:
-                    return
-                session, run_id = row
+            with self._db.session(write_lock=True) as session:
+                # The project lock comes first, as in every writer of events (see lock_project).
+                seq = session.execute(
+                    select(Project.event_seq).where(Project.id == request.project_id).with_for_update()
+                ).scalar_one_or_none()
+                run_id = self._run_id(session, request) if seq is not None else None
+                if seq is None or run_id is None:
+                    return  # the project or its run is gone: nothing to record against
                 update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
-                append_events(session, project_id=request.project_id, events=events, at=now)
+                append_events(session, project_id=request.project_id, events=events, at=now, locked_seq=seq)
 
         until_stored(write)
 

@@ -26,14 +26,19 @@ def lock_project(session: Session, *, project_id: int) -> Project | None:
     return session.scalars(select(Project).where(Project.id == project_id).with_for_update()).one_or_none()
 
 
-def append_events(session: Session, *, project_id: int, events: list[NewEvent], at: datetime) -> list[int]:
+def append_events(
+    session: Session, *, project_id: int, events: list[NewEvent], at: datetime, locked_seq: int | None = None
+) -> list[int]:
     """Append events in order; each gets the project's next number. The project row is
     locked first (and on SQLite the session holds the write lock), so numbers are handed
     out and committed one writer at a time: no reader ever sees N+1 before N."""
     if not events:
         return []
     # Core statements, not the ORM: this runs for every event of every task.
-    seq = session.execute(select(Project.event_seq).where(Project.id == project_id).with_for_update()).scalar_one()
+    # ``locked_seq``: the caller has locked the project row already and read the count.
+    seq = locked_seq
+    if seq is None:
+        seq = session.execute(select(Project.event_seq).where(Project.id == project_id).with_for_update()).scalar_one()
     keys = [e.key for e in events]
     seen = set(
         session.scalars(select(Event.dedup_key).where(Event.project_id == project_id, Event.dedup_key.in_(keys)))
