@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import TemplateActivities, base_message, permanent, task_commit
-from activities.task_records import TaskRecorder
+from activities.task_records import PendingStart, TaskRecorder
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import validate_answers
@@ -40,6 +41,9 @@ from workflows.types import (
     TaskResult,
     TemplateRequest,
 )
+
+# How often a pack's finished tasks are written while it runs (seconds).
+RECORD_EVERY = 0.25
 
 
 class GenerationActivities(TemplateActivities):
@@ -95,33 +99,54 @@ class GenerationActivities(TemplateActivities):
         """Each task as ``run_task`` would run it. A failure names its task in the error's
         details; a retry runs the pack again, and the tasks it had finished give the same
         bytes, keys and commits again."""
-        results = []
-        for task in input.tasks:
-            activity.heartbeat(f"rendering {task.slug}")  # also where a cancellation arrives
-            try:
-                results.append(
-                    self._recorded_task(TaskInput(request=input.request, task=task, total_tasks=input.total_tasks))
-                )
-            except ApplicationError as exc:
-                raise ApplicationError(
-                    exc.message, {"task_id": task.id}, type=exc.type, non_retryable=exc.non_retryable
-                ) from exc
-            except Exception as exc:
-                raise ApplicationError(str(exc), {"task_id": task.id}, type=type(exc).__name__) from exc
+        results: list[TaskResult] = []
+        # Finished tasks go on record together: when the pack ends, before a failure, or
+        # every RECORD_EVERY seconds, so a long pack still shows its progress.
+        done: list[tuple[PendingStart, TaskResult]] = []
+        recorded_at = time.monotonic()
+        try:
+            for task in input.tasks:
+                activity.heartbeat(f"rendering {task.slug}")  # also where a cancellation arrives
+                one = TaskInput(request=input.request, task=task, total_tasks=input.total_tasks)
+                try:
+                    result, start = self._attempt(one)
+                except ApplicationError as exc:
+                    raise ApplicationError(
+                        exc.message, {"task_id": task.id}, type=exc.type, non_retryable=exc.non_retryable
+                    ) from exc
+                except Exception as exc:
+                    raise ApplicationError(str(exc), {"task_id": task.id}, type=type(exc).__name__) from exc
+                results.append(result)
+                if start is not None:
+                    done.append((start, result))
+                if time.monotonic() - recorded_at >= RECORD_EVERY:
+                    self._record(done)
+                    recorded_at = time.monotonic()
+        finally:
+            self._record(done)
         return TaskPackResult(results=results)
 
+    def _record(self, done: list[tuple[PendingStart, TaskResult]]) -> None:
+        if self.recorder is not None and done:
+            self.recorder.succeeded_many(done)
+            done.clear()
+
     def _recorded_task(self, input: TaskInput) -> TaskResult:
-        task = input.task
+        result, start = self._attempt(input)
+        if self.recorder is not None and start is not None:
+            self.recorder.succeeded(start, result)
+        return result
+
+    def _attempt(self, input: TaskInput) -> tuple[TaskResult, PendingStart | None]:
+        """Run one task; a failed attempt is on record before the error goes on."""
         if self.recorder is None:
-            return self._run_task(input)
-        start = self.recorder.begin(input.request, task, activity.info().attempt)
+            return self._run_task(input), None
+        start = self.recorder.begin(input.request, input.task, activity.info().attempt)
         try:
-            result = self._run_task(input)
+            return self._run_task(input), start
         except BaseException:
             self.recorder.failed_attempt(start)
             raise
-        self.recorder.succeeded(start, result)
-        return result
 
     def _ownership(self, template: Template, request: TemplateRequest, context: dict[str, Any]) -> Ownership:
         """Many tasks of one run land on one worker: list the template and assign owners once

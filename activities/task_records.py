@@ -77,6 +77,13 @@ class TaskRecorder:
     def _write(
         self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any
     ) -> None:
+        self._write_many(request, [(task, events, values)], now)
+
+    def _write_many(
+        self, request: TemplateRequest, rows: list[tuple[TaskDefinition, list[NewEvent], dict[str, Any]]], now: datetime
+    ) -> None:
+        """Several tasks' records in one transaction (tasks that shared an activity)."""
+
         def write() -> None:
             with self._db.session(write_lock=True) as session:
                 # The project lock comes first, as in every writer of events (see lock_project).
@@ -86,7 +93,9 @@ class TaskRecorder:
                 run_id = self._run_id(session, request) if seq is not None else None
                 if seq is None or run_id is None:
                     return  # the project or its run is gone: nothing to record against
-                update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
+                for task, _events, values in rows:
+                    update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
+                events = [event for _task, task_events, _values in rows for event in task_events]
                 append_events(session, project_id=request.project_id, events=events, at=now, locked_seq=seq)
 
         until_stored(write)
@@ -118,6 +127,18 @@ class TaskRecorder:
             self.started(start)
 
     def succeeded(self, start: PendingStart, result: TaskResult) -> None:
+        self.succeeded_many([(start, result)])
+
+    def succeeded_many(self, done: list[tuple[PendingStart, TaskResult]]) -> None:
+        if not done:
+            return
+        now = datetime.now(UTC)
+        rows = [self._success(start, result, now) for start, result in done]
+        self._write_many(done[0][0].request, rows, now)
+
+    def _success(
+        self, start: PendingStart, result: TaskResult, now: datetime
+    ) -> tuple[TaskDefinition, list[NewEvent], dict[str, Any]]:
         request, task = start.request, start.task
         base = f"{request.run_number}:{task.id}"
         unrecorded: dict[str, Any] = {}
@@ -139,20 +160,16 @@ class TaskRecorder:
                 payload={"slug": task.slug, "branch": result.branch, "commit_sha": result.commit_sha},
             ),
         ]
-        now = datetime.now(UTC)
-        self._write(
-            request,
-            task,
-            events,
-            now,
-            status="succeeded",
-            files=result.files,
-            branch_name=result.branch,
-            commit_sha=result.commit_sha,
-            error="",
-            finished_at=now,
+        values = {
+            "status": "succeeded",
+            "files": result.files,
+            "branch_name": result.branch,
+            "commit_sha": result.commit_sha,
+            "error": "",
+            "finished_at": now,
             **unrecorded,
-        )
+        }
+        return task, events, values
 
 
 class PendingStart:

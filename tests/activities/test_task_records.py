@@ -103,3 +103,27 @@ def test_a_start_written_as_the_task_ends_is_written_once(db, request_for):
     recorder.succeeded(start, RESULT)
     _task, events = task_row(db, request_for)
     assert events.count("task_started") == 1 and events[-1] == "task_succeeded"
+
+
+def test_tasks_that_shared_an_activity_are_recorded_in_one_transaction(db, request_for, monkeypatch):
+    other = TASK.model_copy(update={"id": "extra", "slug": "extra", "sequence": 2})
+    with db.session(write_lock=True) as session:
+        run = get_run(session, project_id=request_for.project_id, number=1)
+        ensure_tasks(session, run=run, project_id=request_for.project_id, definitions=[other.model_dump()])
+    recorder = TaskRecorder(db, start_delay=5)
+    done = [
+        (recorder.begin(request_for, task, attempt=1), RESULT.model_copy(update={"task_id": task.id}))
+        for task in (TASK, other)
+    ]
+    writes = count_write_transactions(db, monkeypatch)
+    recorder.succeeded_many(done)
+    assert writes[0] == 1
+    with db.session() as session:
+        tasks = list_tasks(session, run_id=get_run(session, project_id=request_for.project_id, number=1).id)
+        events = [
+            (e.task_id, e.type) for e in list_events(session, project_id=request_for.project_id, after=0, limit=100)
+        ]
+    assert {t.key: t.status for t in tasks} == {"core": "succeeded", "extra": "succeeded"}
+    assert events == [
+        (task_id, kind) for task_id in ("core", "extra") for kind in ("task_started", "task_files", "task_succeeded")
+    ]
