@@ -6,23 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-import api.ratelimit
 from store.models import RateLimitWindow
+from tests.api.conftest import T0
 from tests.support import LiveServer, error_body
-
-T0 = 1_900_000_040.0  # 20 s into a minute
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """A still clock for the limiter, so that no test straddles a window boundary."""
-    now = [T0]
-    monkeypatch.setattr(api.ratelimit, "clock", lambda: now[0])
-    return now
 
 
 async def serve(settings, limit: int) -> AsyncIterator[httpx.AsyncClient]:

@@ -7,24 +7,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-import api.ratelimit
 from api.ratelimit import LEASE_DIVISOR
 from store.models import RateLimitWindow
 from store.ratelimit import claim, window_start
+from tests.api.conftest import T0
 from tests.support import LiveServer, error_body
-
-T0 = 1_900_000_040.0  # 20 s into a minute
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """A still clock for the limiter, so that no test straddles a window boundary."""
-    now = [T0]
-    monkeypatch.setattr(api.ratelimit, "clock", lambda: now[0])
-    return now
 
 
 def window_hits(db, key_id: int) -> int:
