@@ -17,7 +17,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import forgeflow
-from activities.base import FORGEFLOW_DIR, TemplateActivities, as_json, base_message, permanent, task_commit
+from activities.base import (
+    FORGEFLOW_DIR,
+    TemplateActivities,
+    as_json,
+    base_message,
+    keep_alive,
+    permanent,
+    task_commit,
+)
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, build_history, bundle
@@ -90,6 +98,15 @@ class AssemblyActivities(TemplateActivities):
 
     @activity.defn(name=VERIFY)
     def verify(self, input: AssembleInput) -> VerifyResult:
+        with keep_alive():
+            return self._verify(input)
+
+    @activity.defn(name=EXPORT)
+    def export(self, input: AssembleInput) -> ExportResult:
+        with keep_alive():
+            return self._export(input)
+
+    def _verify(self, input: AssembleInput) -> VerifyResult:
         template = self._template(input.request)
         context = self._context(template, input.request)
         merged = self._assemble(input).merged
@@ -118,8 +135,7 @@ class AssemblyActivities(TemplateActivities):
             hooks=hooked.hooks,
         )
 
-    @activity.defn(name=EXPORT)
-    def export(self, input: AssembleInput) -> ExportResult:
+    def _export(self, input: AssembleInput) -> ExportResult:
         template = self._template(input.request)
         context = self._context(template, input.request)
         assembled = self._assemble(input)

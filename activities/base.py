@@ -6,6 +6,7 @@ under the same keys."""
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import tempfile
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from engine import EngineError
@@ -40,6 +42,32 @@ def base_message(template: Template) -> str:
 def task_commit(task: TaskDefinition, root: Files) -> TaskCommit:
     message = f"Task {task.sequence}: {task.slug}\n\n{task.description}\n"
     return TaskCommit(branch=branch_name(task.sequence, task.slug), message=message, root=root)
+
+
+@contextmanager
+def keep_alive() -> Iterator[None]:
+    """Heartbeat from a side thread while the block runs: a long hook, check or git step
+    stays alive, and a step whose completion was lost (the server was down when it
+    finished) is retried after the heartbeat timeout, not after its whole time limit."""
+    info = activity.info()
+    if not info.heartbeat_timeout:
+        yield
+        return
+    done = threading.Event()
+    interval = max(info.heartbeat_timeout.total_seconds() / 3, 0.05)
+
+    def beat() -> None:
+        while not done.wait(interval):
+            activity.heartbeat()
+
+    # The copied context is the activity's: heartbeat() needs it.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def as_json(value: object) -> str:

@@ -278,22 +278,21 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         return GenerationFailed(self._error)
 
     async def _engine(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
-        if name in LOCAL_ENGINE_STEPS and workflow.patched(LOCAL_ENGINE_STEPS_PATCH):
-            return await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=ENGINE_RETRY,
-                summary=summary,
-            )
-        return await workflow.execute_activity(
+        local = name in LOCAL_ENGINE_STEPS and workflow.patched(LOCAL_ENGINE_STEPS_PATCH)
+        options: dict[str, Any] = {}
+        if not local:
+            # Verify and export heartbeat while they work (activities.base.keep_alive), so a
+            # lost completion is retried within this time rather than after five minutes.
+            options["heartbeat_timeout"] = timedelta(seconds=self._input.task_heartbeat_seconds)
+        execute: Any = workflow.execute_local_activity if local else workflow.execute_activity
+        return await execute(
             name,
             arg,
             result_type=result_type,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=ENGINE_RETRY,
             summary=summary,
+            **options,
         )
 
     def _request(self, digest: str | None) -> TemplateRequest:
