@@ -12,10 +12,12 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import update
 
+import api.ratelimit
 import api.status_cache
 from api.status_cache import StatusCache
 from store.keys import revoke_key
 from store.models import Project
+from tests.api.conftest import T0
 from tests.api.test_observability import scrape, value
 from tests.support import LiveServer, error_body
 
@@ -162,8 +164,10 @@ async def test_a_write_through_the_api_drops_the_cached_status(long_cache, make_
     assert (await http.get(path, headers=auth)).status_code == 404
 
 
-async def test_the_answer_from_memory_is_the_routes_answer(long_cache, make_key):
+async def test_the_answer_from_memory_is_the_routes_answer(long_cache, make_key, monkeypatch):
     server, http = long_cache
+    # A still clock for the limiter too: X-RateLimit-Reset counts whole seconds.
+    monkeypatch.setattr(api.ratelimit, "clock", lambda: T0)
     key = make_key()
     auth = {"X-API-Key": key.key}
     project_id = await create(http, key)

@@ -3,8 +3,8 @@
 A `Stack` starts the Temporal dev server, workers and API servers as subprocesses, each in
 its own process group, configured only through ``FORGEFLOW_*`` environment variables, on
 free 127.0.0.1 ports; `Stack.close()` kills every group it started. The runs use a
-generated fan-out template (one small file per module) with one task at a time, so a run
-lasts a few seconds and a kill lands while tasks run.
+generated fan-out template (one small file per module, about 50 ms to render) with one
+task at a time, so a run lasts a few seconds and a kill lands while tasks run.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def write_fanout_template(base: Path, modules: int = MODULES) -> Path:
     declared = []
     for n in range(modules):
         slug = module_slug(n)
-        (project / f"{slug}.txt").write_text(f"module {n} of {{{{ cookiecutter.project_name }}}}\n")
+        # About 50 ms of rendering a module (a loop that writes nothing): tasks take long
+        # enough for a kill to land while they run, as they would in a real template.
+        busy = "{% for i in range(1000000) %}{% if i < 0 %}x{% endif %}{% endfor %}"
+        (project / f"{slug}.txt").write_text(f"module {n} of {{{{ cookiecutter.project_name }}}}\n{busy}")
         declared.append(
             {
                 "slug": slug,
