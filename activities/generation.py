@@ -118,6 +118,7 @@ class GenerationActivities(TemplateActivities):
                     raise ApplicationError(str(exc), {"task_id": task.id}, type=type(exc).__name__) from exc
                 results.append(result)
                 if start is not None:
+                    start.settle()  # finished: its start waits to go on record with its result
                     done.append((start, result))
                 if time.monotonic() - recorded_at >= RECORD_EVERY:
                     self._record(done)
