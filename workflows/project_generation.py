@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag, run_dag_packed
     from workflows.reporting import ReportingMixin, describe
     from workflows.review import ReviewHandlers
-    from workflows.task_batch import TASK_FAILED, TASK_PACKS_PATCH, BatchRunner, execute_task
+    from workflows.task_batch import TASK_FAILED, TASK_PACKS_PATCH, BatchRunner
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
@@ -37,8 +37,6 @@ with workflow.unsafe.imports_passed_through():
         SpecInput,
         SpecRecord,
         SpecResult,
-        TaskDefinition,
-        TaskResult,
         TaskUpdate,
         TemplateRequest,
         VerifyResult,
@@ -255,22 +253,6 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
                 self._append_pending(self._event("spec_rejected", payload))
                 raise GenerationFailed(self._error)
             self._append_pending(self._event("regenerate_requested", {"version": spec.version, "feedback": notes}))
-
-    async def _run_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
-        self._task_states[task.id] = "running"
-        try:
-            result = await self._execute_task(request, task)
-        except BaseException:
-            self._task_states[task.id] = "failed"
-            raise
-        self._task_states[task.id] = "succeeded"
-        return result
-
-    async def _execute_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
-        result = await execute_task(request, task, self._tasks_total, self._input.task_heartbeat_seconds)
-        self._tasks_done += 1
-        workflow.set_current_details(self._details())
-        return result
 
     def _task_failed(self, task_id: str, error: str) -> GenerationFailed:
         self._error = f"Task {task_id} failed: {error}"

@@ -4,9 +4,10 @@ a child workflow, so that no single history grows with the size of the plan."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
 TASK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
 )
+T = TypeVar("T")
 # The failure type a batch reports a failed task with; its details name the task.
 TASK_FAILED = "TaskFailed"
 # Marks runs whose ready tasks share activities (workflows.dag.run_dag_packed).
@@ -109,16 +111,18 @@ class TaskBatchWorkflow:
 
     @workflow.run
     async def run(self, input: TaskBatchInput) -> TaskBatchResult:
+        def done(count: int) -> None:
+            self._done += count
+            workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
+
         async def one(task: TaskDefinition) -> TaskResult:
             result = await execute_task(input.request, task, input.total_tasks, input.task_heartbeat_seconds)
-            self._done += 1
-            workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
+            done(1)
             return result
 
         async def pack(tasks: list[TaskDefinition]) -> list[TaskResult]:
             results = await execute_pack(input.request, tasks, input.total_tasks, input.task_heartbeat_seconds)
-            self._done += len(tasks)
-            workflow.set_current_details(f"Tasks: {self._done}/{len(input.tasks)} of this slice done")
+            done(len(tasks))
             return results
 
         try:
@@ -146,7 +150,8 @@ class TaskBatchWorkflow:
 
 
 class BatchRunner:
-    """The parent's side: a large plan's tasks in slices, one child workflow each."""
+    """The parent's side of running tasks: one, a pack, or a large plan's slices, each a
+    child workflow; the run's view of its tasks is kept as they go."""
 
     _input: ProjectGenerationInput
     _paused: bool
@@ -158,11 +163,13 @@ class BatchRunner:
 
         def _details(self) -> str: ...
 
-    async def _run_pack(self, request: TemplateRequest, tasks: list[TaskDefinition]) -> list[TaskResult]:
+    async def _tracked(self, tasks: list[TaskDefinition], work: Awaitable[T]) -> T:
+        """Await ``work`` for ``tasks``, keeping the run's own view of them current: the
+        ``tasks`` query and the Web UI's details."""
         for task in tasks:
             self._task_states[task.id] = "running"
         try:
-            results = await execute_pack(request, tasks, self._tasks_total, self._input.task_heartbeat_seconds)
+            result = await work
         except BaseException:
             for task in tasks:
                 self._task_states[task.id] = "failed"
@@ -171,7 +178,15 @@ class BatchRunner:
             self._task_states[task.id] = "succeeded"
         self._tasks_done += len(tasks)
         workflow.set_current_details(self._details())
-        return results
+        return result
+
+    async def _run_task(self, request: TemplateRequest, task: TaskDefinition) -> TaskResult:
+        heartbeat = self._input.task_heartbeat_seconds
+        return await self._tracked([task], execute_task(request, task, self._tasks_total, heartbeat))
+
+    async def _run_pack(self, request: TemplateRequest, tasks: list[TaskDefinition]) -> list[TaskResult]:
+        heartbeat = self._input.task_heartbeat_seconds
+        return await self._tracked(tasks, execute_pack(request, tasks, self._tasks_total, heartbeat))
 
     def _slice_moved(self, handle: asyncio.Task[Any], told: bool) -> bool:
         return handle.done() or self._paused != told
@@ -186,34 +201,27 @@ class BatchRunner:
         bundles: dict[str, str] = {}
         commits: dict[str, str] = {}
         for index, chunk in enumerate(batches(tasks, inp.tasks_per_batch), start=1):
-            for task in chunk:
-                self._task_states[task.id] = "running"
-            handle = await workflow.start_child_workflow(
-                TaskBatchWorkflow.run,
-                TaskBatchInput(
-                    request=request,
-                    tasks=chunk,
-                    total_tasks=self._tasks_total,
-                    max_parallel=inp.max_parallel_tasks,
-                    task_heartbeat_seconds=inp.task_heartbeat_seconds,
-                    paused=self._paused,
-                ),
-                id=f"{workflow.info().workflow_id}-run-{inp.run_number}-tasks-{index}",
-                static_summary=f"{inp.slug}: tasks {chunk[0].sequence}-{chunk[-1].sequence} of {self._tasks_total}",
-            )
-            try:
-                result = await self._follow(handle)
-            except BaseException:
-                for task in chunk:
-                    self._task_states[task.id] = "failed"
-                raise
+            result = await self._tracked(chunk, self._run_slice(request, index, chunk))
             bundles.update(result.bundles)
             commits.update(result.commits)
-            for task in chunk:
-                self._task_states[task.id] = "succeeded"
-            self._tasks_done += len(chunk)
-            workflow.set_current_details(self._details())
         return bundles, commits
+
+    async def _run_slice(self, request: TemplateRequest, index: int, chunk: list[TaskDefinition]) -> TaskBatchResult:
+        inp = self._input
+        handle = await workflow.start_child_workflow(
+            TaskBatchWorkflow.run,
+            TaskBatchInput(
+                request=request,
+                tasks=chunk,
+                total_tasks=self._tasks_total,
+                max_parallel=inp.max_parallel_tasks,
+                task_heartbeat_seconds=inp.task_heartbeat_seconds,
+                paused=self._paused,
+            ),
+            id=f"{workflow.info().workflow_id}-run-{inp.run_number}-tasks-{index}",
+            static_summary=f"{inp.slug}: tasks {chunk[0].sequence}-{chunk[-1].sequence} of {self._tasks_total}",
+        )
+        return await self._follow(handle)
 
     async def _follow(self, handle: workflow.ChildWorkflowHandle[Any, TaskBatchResult]) -> TaskBatchResult:
         """Wait for a slice, passing pause and resume on to it."""
