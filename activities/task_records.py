@@ -74,11 +74,6 @@ class TaskRecorder:
                 self._run_ids[key] = found
         return found
 
-    def _write(
-        self, request: TemplateRequest, task: TaskDefinition, events: list[NewEvent], now: datetime, **values: Any
-    ) -> None:
-        self._write_many(request, [(task, events, values)], now)
-
     def _write_many(
         self, request: TemplateRequest, rows: list[tuple[TaskDefinition, list[NewEvent], dict[str, Any]]], now: datetime
     ) -> None:
@@ -107,19 +102,21 @@ class TaskRecorder:
         return start
 
     @staticmethod
-    def _started_event(start: PendingStart) -> NewEvent:
+    def _start(start: PendingStart) -> tuple[NewEvent, dict[str, Any]]:
+        """The start of an attempt: its event and the task row's columns."""
         request, task = start.request, start.task
-        return NewEvent(
+        event = NewEvent(
             type="task_started",
             key=f"task_started:{request.run_number}:{task.id}:{start.attempt}",
             payload={"slug": task.slug, "sequence": task.sequence, "attempt": start.attempt},
             task_id=task.id,
         )
+        first = {"started_at": start.at} if start.attempt == 1 else {}
+        return event, {"attempts": start.attempt, **first}
 
     def started(self, start: PendingStart) -> None:
-        first = {"started_at": start.at} if start.attempt == 1 else {}
-        values = {"status": "running", "attempts": start.attempt, **first}
-        self._write(start.request, start.task, [self._started_event(start)], start.at, **values)
+        event, values = self._start(start)
+        self._write_many(start.request, [(start.task, [event], {"status": "running", **values})], start.at)
 
     def failed_attempt(self, start: PendingStart) -> None:
         """An attempt that failed before its start was written still counts, on record."""
@@ -144,8 +141,8 @@ class TaskRecorder:
         unrecorded: dict[str, Any] = {}
         events = []
         if not start.settle():
-            events.append(self._started_event(start))
-            unrecorded = {"attempts": start.attempt} | ({"started_at": start.at} if start.attempt == 1 else {})
+            event, unrecorded = self._start(start)
+            events.append(event)
         events += [
             NewEvent(
                 type="task_files",
