@@ -11,7 +11,6 @@ import copy
 import json
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from engine import EngineError
 from engine.context import build_context, validate_answers
 from engine.gitrepo import Files, TaskCommit, branch_name
+from engine.lru import LRU
 from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
 from workflows.types import TaskDefinition, TemplateRequest
@@ -77,8 +77,7 @@ def as_json(value: object) -> str:
 class TemplateActivities:
     # One cache for every activity class in the process: the spec, the tasks, verify and
     # export of a run all ask for the same context.
-    _contexts: ClassVar[OrderedDict[tuple[str, str, str], dict[str, Any]]] = OrderedDict()
-    _contexts_lock: ClassVar[threading.Lock] = threading.Lock()
+    _contexts: ClassVar[LRU[tuple[str, str, str], dict[str, Any]]] = LRU(32)
 
     def __init__(
         self,
@@ -106,19 +105,12 @@ class TemplateActivities:
         """The cookiecutter context, built once per template version and answers: building
         renders every variable with Jinja, and every task of a run asks for the same one."""
         key = (str(template.path), template.digest, json.dumps(request.answers, sort_keys=True, default=str))
-        with self._contexts_lock:
-            found = self._contexts.get(key)
-            if found is not None:
-                self._contexts.move_to_end(key)
-        if found is None:
-            try:
-                found = build_context(template, validate_answers(template, request.answers))
-            except EngineError as exc:
-                raise permanent(str(exc), "InvalidAnswer") from exc
-            with self._contexts_lock:
-                self._contexts[key] = found
-                while len(self._contexts) > 32:
-                    self._contexts.popitem(last=False)
+        try:
+            found = self._contexts.get_or_make(
+                key, lambda: build_context(template, validate_answers(template, request.answers))
+            )
+        except EngineError as exc:
+            raise permanent(str(exc), "InvalidAnswer") from exc
         return copy.deepcopy(found)  # callers and templates may not change the shared one
 
     @contextmanager

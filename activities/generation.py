@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +16,7 @@ from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import validate_answers
 from engine.gitrepo import task_commit_sha
+from engine.lru import LRU
 from engine.plan import Ownership, Plan, decompose, matches, ownership
 from engine.questions import questions_for
 from engine.render import render_files
@@ -51,8 +50,7 @@ class GenerationActivities(TemplateActivities):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._memo: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
-        self._memo_lock = threading.Lock()
+        self._memo: LRU[tuple[str, str, str], Any] = LRU(32)
 
     @activity.defn(name=CLARIFY)
     def clarify(self, request: TemplateRequest) -> ClarifyResult:
@@ -166,17 +164,7 @@ class GenerationActivities(TemplateActivities):
     def _memoised(self, kind: str, template: Template, request: TemplateRequest, compute: Callable[[], Any]) -> Any:
         # Pure functions of the template version and the answers: a few recent ones are kept.
         key = (kind, template.digest, json.dumps(request.answers, sort_keys=True, default=str))
-        with self._memo_lock:
-            found = self._memo.get(key)
-            if found is not None:
-                self._memo.move_to_end(key)
-                return found
-        value = compute()
-        with self._memo_lock:
-            self._memo[key] = value
-            while len(self._memo) > 32:
-                self._memo.popitem(last=False)
-        return value
+        return self._memo.get_or_make(key, compute)
 
     def _run_task(self, input: TaskInput) -> TaskResult:
         """Render the task's files, commit id and bundle, all in memory: the same answers

@@ -16,7 +16,6 @@ import os
 import stat
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +27,7 @@ from cookiecutter.utils import create_env_with_context
 from jinja2 import Environment, FileSystemLoader, Template, TemplateError, TemplateSyntaxError
 
 from engine import EngineError, PathScopeViolation
+from engine.lru import LRU
 from engine.tree import FileData, write_tree
 from engine.tree import files_under as files_under  # re-exported: older callers import it from here
 
@@ -141,8 +141,7 @@ def _detected_newline(data: bytes) -> str | None:
     return seen[0] if isinstance(seen, tuple) else seen
 
 
-_renderers: OrderedDict[tuple[str, str, str], _Renderer] = OrderedDict()
-_renderers_lock = threading.Lock()
+_renderers: LRU[tuple[str, str, str], _Renderer] = LRU(_CACHE_SIZE)
 
 
 def _renderer(template_path: Path, context: dict[str, Any], digest: str | None) -> _Renderer:
@@ -152,17 +151,7 @@ def _renderer(template_path: Path, context: dict[str, Any], digest: str | None) 
     # The environment depends on the context only through these two settings.
     env_key = json.dumps([settings.get("_extensions"), settings.get("_jinja2_env_vars")], sort_keys=True, default=str)
     key = (str(template_path), digest, env_key)
-    with _renderers_lock:
-        found = _renderers.get(key)
-        if found is not None:
-            _renderers.move_to_end(key)
-            return found
-    made = _Renderer(template_path, context, pinned=True)
-    with _renderers_lock:
-        found = _renderers.setdefault(key, made)
-        while len(_renderers) > _CACHE_SIZE:
-            _renderers.popitem(last=False)
-    return found
+    return _renderers.get_or_make(key, lambda: _Renderer(template_path, context, pinned=True))
 
 
 def _safe_relative(output: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from engine import EngineError, UnknownTemplate
+from engine.lru import LRU
 from engine.manifest import Manifest
 
 BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -105,8 +105,7 @@ def _signature(path: Path) -> tuple[int, int, int]:
     return len(stats), max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
 
 
-_checked: OrderedDict[tuple[Path, bool], tuple[float, tuple[int, int, int], Template]] = OrderedDict()
-_checked_lock = threading.Lock()
+_checked: LRU[tuple[Path, bool], tuple[float, tuple[int, int, int], Template]] = LRU(64)
 
 
 def load_template(template_id: str, *, template_path: str = "", trusted_ids: Iterable[str] = ()) -> Template:
@@ -118,17 +117,12 @@ def load_template(template_id: str, *, template_path: str = "", trusted_ids: Ite
     trusted = is_builtin or template_id in set(trusted_ids)
     key = (path, trusted)
     now = time.monotonic()
-    with _checked_lock:
-        checked = _checked.get(key)
+    checked = _checked.get(key)
     if checked is not None and now - checked[0] < RECHECK_SECONDS:
         return checked[2]
     signature = _signature(path)
     template = checked[2] if checked is not None and checked[1] == signature else _load(path, trusted, signature)
-    with _checked_lock:
-        _checked[key] = (now, signature, template)
-        _checked.move_to_end(key)
-        while len(_checked) > 64:
-            _checked.popitem(last=False)
+    _checked.put(key, (now, signature, template))
     return template
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import tomllib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import yaml
 
+from engine.lru import LRU
 from engine.tree import Tree
 
 
@@ -37,9 +36,7 @@ def _text(data: bytes) -> str:
 # Contents known to parse, by kind and sha256: generations from one template repeat most
 # files byte for byte, and parsing them again (compiling every module) was the biggest part
 # of verify. Only successes are kept; a failure is checked again and named with its path.
-_PARSED: OrderedDict[tuple[str, bytes], None] = OrderedDict()
-_PARSED_LIMIT = 50_000
-_PARSED_LOCK = threading.Lock()
+_PARSED: LRU[tuple[str, bytes], bool] = LRU(50_000)
 _CHECKED = frozenset({".py", ".json", ".yaml", ".yml", ".toml"})
 
 
@@ -48,11 +45,9 @@ def _check_file(data: bytes, rel: str, result: Verification) -> None:
     if suffix not in _CHECKED:
         return
     key = (suffix, hashlib.sha256(data).digest())
-    with _PARSED_LOCK:
-        if key in _PARSED:
-            _PARSED.move_to_end(key)
-            result.files_checked += 1
-            return
+    if _PARSED.get(key):
+        result.files_checked += 1
+        return
     try:
         if suffix == ".py":
             compile(data, rel, "exec", dont_inherit=True)
@@ -66,10 +61,7 @@ def _check_file(data: bytes, rel: str, result: Verification) -> None:
         result.fail(f"{rel}: {type(exc).__name__}: {exc}".splitlines()[0])
         return
     result.files_checked += 1
-    with _PARSED_LOCK:
-        _PARSED[key] = None
-        if len(_PARSED) > _PARSED_LIMIT:
-            _PARSED.popitem(last=False)
+    _PARSED.put(key, True)
 
 
 def verify_files(files: Tree, expected_outputs: Sequence[str]) -> Verification:
