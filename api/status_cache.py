@@ -1,16 +1,19 @@
 """A per-process micro-cache of ``GET /projects/{id}/status`` bodies.
 
-Clients poll status every 2-15 s and the event stream is the live channel, so a body may be
-up to ``status_cache_seconds`` (at most 1 s) old: the workflow's own writes, and writes made
-through other API processes, show within that time; a write made through this process drops
-the entry at once (``api.status_middleware``). An entry records its owner and is served to
-nobody else; 404s are never cached, so a project created elsewhere is visible at once.
+Only a project at rest is kept: awaiting answers or approval, ready, failed or cancelled,
+which only a client's act moves on. Its body may be up to ``status_cache_seconds`` (at most
+1 s) old: writes made through other API processes show within that time, and a write made
+through this process drops the entry at once (``api.status_middleware``). A project in
+motion (queued, generating) is read afresh for every poll, so a poller sees the workflow's
+``ready`` as soon as it is stored, not a cache lifetime later; polls of one project that
+arrive together still share one read. An entry records its owner and is served to nobody
+else; 404s are never cached, so a project created elsewhere is visible at once.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from pydantic import TypeAdapter
@@ -22,6 +25,8 @@ from api.schemas import ProjectStatusPublic
 from store.reads import project_status
 
 MAX_ENTRIES = 10_000
+# Statuses the workflow leaves by itself, without a client's act: never kept.
+IN_MOTION = frozenset({"queued", "generating"})
 clock = time.monotonic
 # What FastAPI serialises a route's response model with: the same bytes, cached or not.
 _STATUS_JSON = TypeAdapter(ProjectStatusPublic)
@@ -33,15 +38,25 @@ class _Entry:
     body: bytes
 
 
+@dataclass
+class _Read:
+    """A read under way: the polls that arrive meanwhile take its body."""
+
+    owner_id: int
+    writes: int  # the write count it started at
+    done: anyio.Event = field(default_factory=anyio.Event)
+    body: bytes | None = None  # None until it has succeeded
+
+
 class StatusCache:
     def __init__(self, reads: ProjectReads, ttl: float) -> None:
         self.reads = reads
         self.ttl = ttl
         self._entries: ExpiringCache[int, _Entry] = ExpiringCache(MAX_ENTRIES)
         # Bumped by every write: a read that overlapped one may have seen the row before it,
-        # so its body is returned but not kept.
+        # so its body is returned to its own poll but neither kept nor shared.
         self._writes = 0
-        self._reads: dict[int, anyio.Event] = {}
+        self._reads: dict[int, _Read] = {}
 
     def cached(self, *, owner_id: int, project_id: int) -> bytes | None:
         """The body kept for this owner's project, if it is fresh."""
@@ -55,24 +70,25 @@ class StatusCache:
             return kept
         reading = self._reads.get(project_id) if self.ttl > 0 else None
         if reading is not None:
-            # The entry of a busy project expires under dozens of polls at once: one reads.
-            await reading.wait()
-            kept = self.cached(owner_id=owner_id, project_id=project_id)
-            if kept is not None:
-                return kept
+            # Dozens of polls of a busy project at once, or of one in motion (never kept):
+            # one reads, the others take its answer.
+            await reading.done.wait()
+            if reading.body is not None and reading.owner_id == owner_id and reading.writes == self._writes:
+                return reading.body
         return await self._read_and_keep(owner_id, project_id)
 
     async def _read_and_keep(self, owner_id: int, project_id: int) -> bytes:
-        started, writes = clock(), self._writes
-        done = anyio.Event()
-        self._reads.setdefault(project_id, done)
+        started = clock()
+        reading = _Read(owner_id=owner_id, writes=self._writes)
+        self._reads.setdefault(project_id, reading)
         try:
-            body = await self.reads.run(self._read, owner_id, project_id)
+            body, at_rest = await self.reads.run(self._read, owner_id, project_id)
+            reading.body = body
         finally:
-            if self._reads.get(project_id) is done:
+            if self._reads.get(project_id) is reading:
                 del self._reads[project_id]
-            done.set()
-        if self.ttl > 0 and self._writes == writes:
+            reading.done.set()
+        if at_rest and self.ttl > 0 and self._writes == reading.writes:
             self._entries.put(project_id, _Entry(owner_id, body), started + self.ttl)
         return body
 
@@ -80,9 +96,11 @@ class StatusCache:
         self._writes += 1
         self._entries.pop(project_id)
 
-    def _read(self, owner_id: int, project_id: int) -> bytes:
+    def _read(self, owner_id: int, project_id: int) -> tuple[bytes, bool]:
+        """The body, and whether the project is at rest (so the body may be kept)."""
         with self.reads.db.session() as session:
             row = project_status(session, owner_id=owner_id, project_id=project_id)
         if row is None:
             raise project_not_found(project_id)
-        return _STATUS_JSON.dump_json(ProjectStatusPublic.model_validate(row, from_attributes=True), by_alias=True)
+        status = ProjectStatusPublic.model_validate(row, from_attributes=True)
+        return _STATUS_JSON.dump_json(status, by_alias=True), status.status not in IN_MOTION

@@ -100,18 +100,35 @@ async def test_without_the_identity_cache_a_revocation_is_immediate(settings, ma
         assert (await http.get("/projects", headers=auth)).status_code == 401
 
 
-async def test_status_lags_at_most_the_ttl(settings, make_key, db, clock):
+async def test_a_status_at_rest_lags_at_most_the_ttl(settings, make_key, db, clock):
     key = make_key()
     auth = {"X-API-Key": key.key}
     async for _, http in serve(settings, status_cache_seconds=0.5):
         project_id = await create(http, key)
         path = f"/projects/{project_id}/status"
-        assert (await http.get(path, headers=auth)).json()["status"] == "queued"
-        set_status(db, project_id, "generating")
+        set_status(db, project_id, "awaiting_approval")
+        assert (await http.get(path, headers=auth)).json()["status"] == "awaiting_approval"
+        set_status(db, project_id, "generating")  # approved by a script's signal, elsewhere
         clock[0] += 0.49
-        assert (await http.get(path, headers=auth)).json()["status"] == "queued"
+        assert (await http.get(path, headers=auth)).json()["status"] == "awaiting_approval"
         clock[0] += 0.01
         assert (await http.get(path, headers=auth)).json()["status"] == "generating"
+
+
+@pytest.mark.parametrize("moving", ["queued", "generating"])
+async def test_a_status_in_motion_is_never_kept(long_cache, make_key, db, moving):
+    server, http = long_cache
+    key = make_key()
+    auth = {"X-API-Key": key.key}
+    project_id = await create(http, key)
+    path = f"/projects/{project_id}/status"
+    set_status(db, project_id, moving)
+    assert (await http.get(path, headers=auth)).json()["status"] == moving
+    assert app_state(server).status_cache.cached(owner_id=key.owner_id, project_id=project_id) is None
+    # The workflow stores ready: the very next poll sees it, however long the cache lives.
+    set_status(db, project_id, "ready")
+    assert (await http.get(path, headers=auth)).json()["status"] == "ready"
+    assert app_state(server).status_cache.cached(owner_id=key.owner_id, project_id=project_id) is not None
 
 
 async def test_zero_disables_the_status_cache(settings, make_key, db):
@@ -124,11 +141,12 @@ async def test_zero_disables_the_status_cache(settings, make_key, db):
         assert (await http.get(f"/projects/{project_id}/status", headers=auth)).json()["status"] == "generating"
 
 
-async def test_a_cached_status_is_served_to_its_owner_only(long_cache, make_key):
+async def test_a_cached_status_is_served_to_its_owner_only(long_cache, make_key, db):
     server, http = long_cache
     owner, stranger = make_key(), make_key()
     sibling_without_read = make_key(owner.owner, scopes=["projects:create"])
     project_id = await create(http, owner)
+    set_status(db, project_id, "awaiting_approval")
     path = f"/projects/{project_id}/status"
     assert (await http.get(path, headers={"X-API-Key": owner.key})).status_code == 200
     assert app_state(server).status_cache.cached(owner_id=owner.owner_id, project_id=project_id) is not None
@@ -153,24 +171,25 @@ async def test_a_write_through_the_api_drops_the_cached_status(long_cache, make_
     auth = {"X-API-Key": key.key}
     project_id = await create(http, key)
     path = f"/projects/{project_id}/status"
-    assert (await http.get(path, headers=auth)).json()["status"] == "queued"
     set_status(db, project_id, "awaiting_approval")
-    assert (await http.get(path, headers=auth)).json()["status"] == "queued"  # cached
-    renamed = await http.patch(f"/projects/{project_id}", json={"name": "Renamed"}, headers=auth)
-    assert renamed.status_code == 200, renamed.text
     assert (await http.get(path, headers=auth)).json()["status"] == "awaiting_approval"
     set_status(db, project_id, "failed")  # terminal: the delete archives without Temporal
+    assert (await http.get(path, headers=auth)).json()["status"] == "awaiting_approval"  # cached
+    renamed = await http.patch(f"/projects/{project_id}", json={"name": "Renamed"}, headers=auth)
+    assert renamed.status_code == 200, renamed.text
+    assert (await http.get(path, headers=auth)).json()["status"] == "failed"
     assert (await http.delete(f"/projects/{project_id}", headers=auth)).status_code == 200
     assert (await http.get(path, headers=auth)).status_code == 404
 
 
-async def test_the_answer_from_memory_is_the_routes_answer(long_cache, make_key, monkeypatch):
+async def test_the_answer_from_memory_is_the_routes_answer(long_cache, make_key, monkeypatch, db):
     server, http = long_cache
     # A still clock for the limiter too: X-RateLimit-Reset counts whole seconds.
     monkeypatch.setattr(api.ratelimit, "clock", lambda: T0)
     key = make_key()
     auth = {"X-API-Key": key.key}
     project_id = await create(http, key)
+    set_status(db, project_id, "ready")
     path = f"/projects/{project_id}/status"
     _, before = await scrape(server.url)
     first = await http.get(path, headers=auth)  # the route reads and fills the cache
@@ -193,14 +212,15 @@ async def test_the_answer_from_memory_is_the_routes_answer(long_cache, make_key,
 class SlowReads:
     """Stands in for the database: each read waits until the test lets it finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_rest: bool = True) -> None:
         self.release = anyio.Event()
         self.calls = 0
+        self.at_rest = at_rest
 
-    async def run(self, read: Any, owner_id: int, project_id: int) -> bytes:
+    async def run(self, read: Any, owner_id: int, project_id: int) -> tuple[bytes, bool]:
         self.calls += 1
         await self.release.wait()
-        return b'{"status":"queued"}'
+        return b'{"status":"queued"}', self.at_rest
 
 
 async def polls(cache: StatusCache, reads: SlowReads, during: Any = None) -> list[bytes]:
@@ -220,11 +240,14 @@ async def polls(cache: StatusCache, reads: SlowReads, during: Any = None) -> lis
     return results
 
 
-async def test_concurrent_polls_of_a_project_make_one_read(clock):
-    reads = SlowReads()
+@pytest.mark.parametrize("at_rest", [True, False])
+async def test_concurrent_polls_of_a_project_make_one_read(clock, at_rest):
+    reads = SlowReads(at_rest)
     cache = StatusCache(reads, ttl=1.0)  # type: ignore[arg-type]
     assert await polls(cache, reads) == [b'{"status":"queued"}'] * 2
     assert reads.calls == 1
+    # Kept only at rest: in motion, the next poll reads again.
+    assert (cache.cached(owner_id=1, project_id=7) is not None) == at_rest
 
 
 async def test_a_read_that_overlaps_a_write_is_not_kept(clock):
