@@ -120,10 +120,9 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
         "phase": projection.phase,
         "updated_at": projection.at,
     }
-    if projection.error_message is not None:
-        values["error_message"] = projection.error_message
     if projection.started_at is not None:
-        # A (new) run starts: what the previous run left behind no longer holds.
+        # A (new) run starts: what the previous run left behind no longer holds. The same
+        # write may also end the run (a run that failed in its first workflow task).
         values.update(
             started_at=projection.started_at,
             finished_at=None,
@@ -133,6 +132,8 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
             artifact_sha256=None,
             artifact_size=None,
         )
+    if projection.error_message is not None:
+        values["error_message"] = projection.error_message
     if projection.finished_at is not None:
         values["finished_at"] = projection.finished_at
     if projection.artifact_key is not None:

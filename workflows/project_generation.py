@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -94,6 +94,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         self._task_states: dict[str, str] = {}
         self._spec_key: str | None = None
         self._notified_status: ProjectStatus | None = None
+        self._pending_started: datetime | None = None
 
     @workflow.run
     async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
@@ -136,7 +137,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
 
     async def _generate(self) -> ArtifactRef:
         inp = self._input
-        await self._transition(ProjectStatus.GENERATING, Phase.CLARIFY, started=True)
+        await self._passing(Phase.CLARIFY, started=True)
         clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
         self._questions = clarified.questions
         if self._questions and inp.wait_for_answers and inp.approved_spec_version is None:
@@ -155,7 +156,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         request = self._request(clarified.template_digest)
         spec = await self._spec_and_approval(request)
 
-        await self._transition(ProjectStatus.GENERATING, Phase.DECOMPOSE)
+        await self._passing(Phase.DECOMPOSE)
         plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
         self._tasks_total = len(plan.tasks)
         self._task_states = {t.id: "pending" for t in plan.tasks}
@@ -188,18 +189,20 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
             raise
 
         assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
-        await self._transition(ProjectStatus.GENERATING, Phase.VERIFY)
-        verified: VerifyResult = await self._engine(VERIFY, assemble, VerifyResult, "verify")
-        await self._transition(
-            ProjectStatus.GENERATING,
-            Phase.EXPORT if verified.ok else Phase.VERIFY,
-            verification=verified,
-            events=[self._event("verification_completed", verified.model_dump(mode="json"))],
+        verified: VerifyResult = await self._alongside(
+            self._engine(VERIFY, assemble, VerifyResult, "verify"), Phase.VERIFY
         )
+        checked: dict[str, Any] = {
+            "verification": verified,
+            "events": [self._event("verification_completed", verified.model_dump(mode="json"))],
+        }
         if not verified.ok:
+            await self._transition(ProjectStatus.GENERATING, Phase.VERIFY, **checked)
             self._error = "Verification failed: " + "; ".join(verified.errors[:5])
             raise GenerationFailed(self._error)
-        exported: ExportResult = await self._engine(EXPORT, assemble, ExportResult, "export")
+        exported: ExportResult = await self._alongside(
+            self._engine(EXPORT, assemble, ExportResult, "export"), Phase.EXPORT, **checked
+        )
         self._append_pending(
             self._event(
                 "export_completed",
@@ -211,7 +214,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
     async def _spec_and_approval(self, request: TemplateRequest) -> SpecResult:
         inp = self._input
         while True:
-            await self._transition(ProjectStatus.GENERATING, Phase.SPEC)
+            await self._passing(Phase.SPEC)
             self._spec_version += 1
             spec: SpecResult = await self._engine(
                 WRITE_SPEC,

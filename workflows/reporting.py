@@ -4,9 +4,9 @@ the Web UI's current details and search attributes, and the project's webhook.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -37,6 +37,10 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), max
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
+# Marks runs whose passing phases are written with the next status write, and whose
+# verify and export phases are written while their activity already runs.
+PHASE_WRITES_PATCH = "phase-writes"
+T = TypeVar("T")
 
 
 class ReportingMixin:
@@ -56,6 +60,7 @@ class ReportingMixin:
     _pending_decision: DecisionRecord | None
     _webhooks: list[asyncio.Task[Any]]
     _notified_status: ProjectStatus | None
+    _pending_started: datetime | None
 
     def _event(self, type: str, payload: dict[str, Any], task_id: str | None = None) -> EventRecord:
         # Deterministic and unique within a project: a replayed or retried write repeats
@@ -66,6 +71,35 @@ class ReportingMixin:
 
     def _append_pending(self, event: EventRecord) -> None:
         self._pending_events.append(event)
+
+    async def _passing(self, phase: Phase, *, started: bool = False) -> None:
+        """Enter a generating phase that ends within the same workflow task (a local engine
+        step): its event and start time ride along with the next status write, which saves
+        a database transaction and a local activity on the way to the first task. The run,
+        its query and the database all stay at the last stored state meanwhile."""
+        if not workflow.patched(PHASE_WRITES_PATCH):
+            await self._transition(ProjectStatus.GENERATING, phase, started=started)
+            return
+        self._append_pending(
+            self._event("status_changed", {"status": ProjectStatus.GENERATING.value, "phase": phase.value})
+        )
+        if started:
+            self._pending_started = workflow.now()
+
+    async def _alongside(self, work: Coroutine[Any, Any, T], phase: Phase, **changes: Any) -> T:
+        """Write a generating phase while the activity it names already runs: the write is
+        off the critical path. The phase is still stored before the run moves past it."""
+        if not workflow.patched(PHASE_WRITES_PATCH):
+            await self._transition(ProjectStatus.GENERATING, phase, **changes)
+            return await work
+        running = asyncio.create_task(work)
+        try:
+            await self._transition(ProjectStatus.GENERATING, phase, **changes)
+        except BaseException:
+            running.cancel()
+            await workflow.wait([running])
+            raise
+        return await running
 
     async def _transition(
         self,
@@ -85,6 +119,7 @@ class ReportingMixin:
         self._pending_events = []
         spec, decision = extra.pop("spec", None) or self._pending_spec, self._pending_decision
         self._pending_spec = self._pending_decision = None
+        started_at, self._pending_started = (now if started else self._pending_started), None
         await workflow.execute_local_activity(
             RECORD_PROJECTION,
             ProjectionInput(
@@ -96,7 +131,7 @@ class ReportingMixin:
                 run_number=self._input.run_number,
                 trigger=self._input.trigger,
                 error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
-                started_at=now if started else None,
+                started_at=started_at,
                 finished_at=now if finished else None,
                 artifact=artifact,
                 events=batch,

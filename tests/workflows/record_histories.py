@@ -114,6 +114,25 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await wait_for(local, Phase.AWAITING_APPROVAL, spec_version=2)
         await local.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
         await save(local, "local_engine_steps")
+    if wanted("phase_writes"):
+        # Passing phases written with the next write; verify and export written alongside.
+        quick = await start("quick", "widget-lib", {"project_name": "Quick"})
+        await save(quick, "phase_writes")
+        gated = await start(
+            "gated2",
+            "widget-lib",
+            {"project_name": "Gated", "project_slug": "gated2"},
+            require_approval=True,
+            wait_for_answers=True,
+        )
+        await wait_for(gated, Phase.AWAITING_ANSWERS)
+        await gated.execute_update(
+            ProjectGenerationWorkflow.answers,
+            AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"}),
+        )
+        await wait_for(gated, Phase.AWAITING_APPROVAL)
+        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+        await save(gated, "phase_writes_gated")
     if not only:
         await record_all(start, save)
 

@@ -42,6 +42,8 @@ def test_every_path_has_a_recorded_history():
         "local_engine_steps",
         "task_packs",
         "task_packs_slice",
+        "phase_writes",
+        "phase_writes_gated",
     }
 
 
