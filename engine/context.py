@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+import jinja2
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 from jinja2 import TemplateError
 
 from engine import EngineError, InvalidAnswer
+from engine.lru import LRU
 from engine.templates import Template
 
 YES_NO = ("y", "n")
@@ -77,14 +80,31 @@ def evaluate(expression: str | None, context: Mapping[str, Any]) -> bool:
     """A manifest ``when``: a Jinja expression (bare or in ``{{ }}``) over ``cookiecutter``."""
     if expression is None or not expression.strip():
         return True
-    from cookiecutter.utils import create_env_with_context
-
-    env = create_env_with_context(dict(context))
     source = expression.strip()
     if not source.startswith("{{"):
         source = "{{ " + source + " }}"
     try:
-        rendered = env.from_string(source).render(**context).strip().lower()
+        rendered = _condition(source, context).render(**context).strip().lower()
     except TemplateError as exc:
         raise EngineError(f"cannot evaluate condition {expression!r}: {exc}") from exc
     return rendered not in ("", "false", "0", "n", "no", "none")
+
+
+# Compiled conditions, per template and environment: every project of a template evaluates
+# the same few expressions, and building cookiecutter's environment (its extensions) and
+# compiling an expression cost far more than rendering it.
+_conditions: LRU[tuple[str, str], jinja2.Template] = LRU(1024)
+
+
+def _condition(source: str, context: Mapping[str, Any]) -> jinja2.Template:
+    from cookiecutter.utils import create_env_with_context
+
+    settings = context.get("cookiecutter", {})
+    environment = json.dumps(
+        [settings.get("_template"), settings.get("_extensions", []), settings.get("_jinja2_env_vars", {})],
+        sort_keys=True,
+        default=str,
+    )
+    return _conditions.get_or_make(
+        (source, environment), lambda: create_env_with_context(dict(context)).from_string(source)
+    )
