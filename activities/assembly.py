@@ -1,8 +1,9 @@
 """Verify and export: merge the task outputs, run trusted hooks and checks, build the
 run's git history, and store a reproducible ZIP and a git bundle.
 
-The task bundles are read into memory and merged there. Files go to disk only where a
-subprocess needs a directory: the template's hooks and checks, and git."""
+The task bundles are read into memory and merged there, and the git history is made
+there too. Files go to disk only where a subprocess needs a directory: the template's
+hooks and checks."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from activities.base import (
 )
 from engine import EngineError
 from engine.archive import zip_bytes
-from engine.gitrepo import History, branch_name, build_history, bundle
+from engine.gitrepo import History, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
 from engine.templates import Template
 from engine.tree import FileData, Tree, read_tree, write_tree
@@ -81,13 +82,15 @@ class AssemblyActivities(TemplateActivities):
     def _needs_dir(template: Template, *, checks: bool) -> bool:
         return template.trusted and (has_hooks(template.path) or (checks and bool(template.manifest.checks)))
 
-    def _run_hooks(self, template: Template, context: dict[str, Any], files: Tree, root: Path) -> _Hooked:
+    def _run_hooks(self, template: Template, context: dict[str, Any], files: Tree, root: Path | None) -> _Hooked:
         """Hooks of trusted templates run on the merged tree, written out at ``root`` (by the
         caller, when :meth:`_needs_dir`); others are skipped, on record."""
         if not has_hooks(template.path):
             return _Hooked([], files, ran=False)
         if not template.trusted:
             return _Hooked([f"skipped: template {template.id} is not trusted"], files, ran=False)
+        if root is None:
+            raise ValueError("trusted hooks need the project written out: see _needs_dir")
         ran: list[str] = []
         for hook in ("pre_gen_project", "post_gen_project"):
             try:
@@ -139,35 +142,36 @@ class AssemblyActivities(TemplateActivities):
         template = self._template(input.request)
         context = self._context(template, input.request)
         assembled = self._assemble(input)
-        with self._scratch() as tmp:
-            root = tmp / "project"
-            if self._needs_dir(template, checks=False):
-                write_tree(assembled.merged, root)
-            hooked = self._run_hooks(template, context, assembled.merged, root)
-            history = self._history(input, template, tmp, assembled, hooked.files if hooked.ran else None)
-            project = dict(hooked.files)
-            # The run's record travels in the ZIP, outside the git history.
-            for name in input.spec.digests:
-                project[f"{FORGEFLOW_DIR}/{name}"] = FileData(self._read(f"{input.spec.documents_key}/{name}"))
-            project[f"{FORGEFLOW_DIR}/answers.json"] = FileData(as_json(input.request.answers).encode())
-            manifest = {
-                "forgeflow_version": forgeflow.__version__,
-                "template": {"id": template.id, "version": template.version, "digest": template.digest},
-                "answers": input.request.answers,
-                "spec_version": input.spec.version,
-                "tasks": input.plan.merge_order,
-                "hooks": hooked.hooks,
-                "git": {"main": history.main_sha, "branches": history.task_shas},
-                "files": {rel: hashlib.sha256(project[rel].data).hexdigest() for rel in sorted(project)},
-            }
-            project[f"{FORGEFLOW_DIR}/manifest.json"] = FileData(as_json(manifest).encode())
-            try:
-                archive = zip_bytes(project, root_name=input.plan.root_name)
-            except EngineError as exc:
-                raise permanent(str(exc)) from exc
-            prefix = f"{self._run_prefix(input.request)}/{input.plan.root_name}"
-            stored = self._artifacts.put_bytes(f"{prefix}.zip", archive)
-            repository = self._artifacts.put_file(f"{prefix}.bundle", bundle(tmp / "repo", tmp / "repo.bundle"))
+        if self._needs_dir(template, checks=False):
+            with self._scratch() as tmp:
+                write_tree(assembled.merged, tmp / "project")
+                hooked = self._run_hooks(template, context, assembled.merged, tmp / "project")
+        else:
+            hooked = self._run_hooks(template, context, assembled.merged, None)
+        history, repository_bytes = self._history(input, template, assembled, hooked.files if hooked.ran else None)
+        project = dict(hooked.files)
+        # The run's record travels in the ZIP, outside the git history.
+        for name in input.spec.digests:
+            project[f"{FORGEFLOW_DIR}/{name}"] = FileData(self._read(f"{input.spec.documents_key}/{name}"))
+        project[f"{FORGEFLOW_DIR}/answers.json"] = FileData(as_json(input.request.answers).encode())
+        manifest = {
+            "forgeflow_version": forgeflow.__version__,
+            "template": {"id": template.id, "version": template.version, "digest": template.digest},
+            "answers": input.request.answers,
+            "spec_version": input.spec.version,
+            "tasks": input.plan.merge_order,
+            "hooks": hooked.hooks,
+            "git": {"main": history.main_sha, "branches": history.task_shas},
+            "files": {rel: hashlib.sha256(project[rel].data).hexdigest() for rel in sorted(project)},
+        }
+        project[f"{FORGEFLOW_DIR}/manifest.json"] = FileData(as_json(manifest).encode())
+        try:
+            archive = zip_bytes(project, root_name=input.plan.root_name)
+        except EngineError as exc:
+            raise permanent(str(exc)) from exc
+        prefix = f"{self._run_prefix(input.request)}/{input.plan.root_name}"
+        stored = self._artifacts.put_bytes(f"{prefix}.zip", archive)
+        repository = self._artifacts.put_bytes(f"{prefix}.bundle", repository_bytes)
         return ExportResult(
             artifact=ArtifactRef(key=stored.key, sha256=stored.sha256, size=stored.size),
             files=len(project),
@@ -176,13 +180,14 @@ class AssemblyActivities(TemplateActivities):
         )
 
     def _history(
-        self, input: AssembleInput, template: Template, work: Path, assembled: _Assembled, final: Tree | None
-    ) -> History:
-        """The run's git repository, with a proof that it holds the tasks' own commits."""
+        self, input: AssembleInput, template: Template, assembled: _Assembled, final: Tree | None
+    ) -> tuple[History, bytes]:
+        """The run's git repository, as a bundle, with a proof that it holds the tasks' own
+        commits."""
         by_id = {t.id: t for t in input.plan.tasks}
         commits = [task_commit(by_id[task_id], assembled.tasks[task_id]) for task_id in input.plan.merge_order]
         try:
-            history = build_history(work / "repo", base_message=base_message(template), tasks=commits, final_tree=final)
+            history, data = history_bundle(base_message=base_message(template), tasks=commits, final_tree=final)
         except EngineError as exc:
             raise ApplicationError(str(exc), type="GitError") from exc
         for task_id in input.plan.merge_order:
@@ -191,4 +196,4 @@ class AssemblyActivities(TemplateActivities):
             actual = history.task_shas[branch_name(task.sequence, task.slug)]
             if expected and expected != actual:
                 raise permanent(f"task {task_id}: commit {actual} is not its recorded {expected}", "CommitMismatch")
-        return history
+        return history, data

@@ -46,7 +46,7 @@ def task_commit(task: TaskDefinition, root: Files) -> TaskCommit:
 
 @contextmanager
 def keep_alive() -> Iterator[None]:
-    """Heartbeat from a side thread while the block runs: a long hook, check or git step
+    """Heartbeat from a side thread while the block runs: a long hook, check or assembly
     stays alive, and a step whose completion was lost (the server was down when it
     finished) is retried after the heartbeat timeout, not after its whole time limit."""
     info = activity.info()

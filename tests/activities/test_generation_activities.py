@@ -12,11 +12,11 @@ from activities.base import base_message, task_commit
 from activities.generation import GenerationActivities
 from engine.archive import build_zip
 from engine.context import build_context
-from engine.gitrepo import commit_task
 from engine.plan import ownership
 from engine.render import files_under, render
 from engine.templates import load_template
 from store.artifacts import LocalArtifactStore
+from tests.engine.gitref import commit_task
 from workflows.types import TaskInput, TemplateRequest
 
 FIXTURES = str(Path(__file__).parents[1] / "fixtures" / "templates")

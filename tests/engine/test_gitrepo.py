@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 
-from engine.gitrepo import TaskCommit, branch_name, build_history, commit_task, task_commit_sha, tree_files
+from engine.gitrepo import TaskCommit, branch_name, task_commit_sha
 from engine.tree import FileData, read_tree, write_tree
+from tests.engine.gitref import build_history, commit_task, tree_files
 
 
 def tree(root, files):
