@@ -11,6 +11,7 @@ import copy
 import json
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,25 @@ def keep_alive() -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+class Pulse:
+    """One activity's heartbeats, sent at most every tenth of its heartbeat timeout (and at
+    most a second apart). A thread activity's heartbeat waits for the worker's event loop,
+    which a pack of quick tasks would otherwise do twice a task (measured: 44 % of a pack's
+    wall time); the SDK sends the server no more than one every 80 % of the timeout anyway,
+    so nothing there changes, and a cancellation still arrives within the interval."""
+
+    def __init__(self) -> None:
+        timeout = activity.info().heartbeat_timeout
+        self._interval = min(timeout.total_seconds() / 10, 1.0) if timeout else 1.0
+        self._last = float("-inf")
+
+    def __call__(self, *details: Any) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            activity.heartbeat(*details)
 
 
 def as_json(value: object) -> str:

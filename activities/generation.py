@@ -10,7 +10,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.base import TemplateActivities, base_message, permanent, task_commit
+from activities.base import Pulse, TemplateActivities, base_message, permanent, task_commit
 from activities.task_records import PendingStart, TaskRecorder
 from engine import EngineError
 from engine.archive import zip_bytes
@@ -89,8 +89,9 @@ class GenerationActivities(TemplateActivities):
 
     @activity.defn(name=RUN_TASK)
     def run_task(self, input: TaskInput) -> TaskResult:
-        activity.heartbeat(f"rendering {input.task.slug}")
-        return self._recorded_task(input)
+        pulse = Pulse()
+        pulse(f"rendering {input.task.slug}")
+        return self._recorded_task(input, pulse)
 
     @activity.defn(name=RUN_TASKS)
     def run_tasks(self, input: TaskPackInput) -> TaskPackResult:
@@ -102,12 +103,13 @@ class GenerationActivities(TemplateActivities):
         # every RECORD_EVERY seconds, so a long pack still shows its progress.
         done: list[tuple[PendingStart, TaskResult]] = []
         recorded_at = time.monotonic()
+        pulse = Pulse()
         try:
             for task in input.tasks:
-                activity.heartbeat(f"rendering {task.slug}")  # also where a cancellation arrives
+                pulse(f"rendering {task.slug}")  # also where a cancellation arrives
                 one = TaskInput(request=input.request, task=task, total_tasks=input.total_tasks)
                 try:
-                    result, start = self._attempt(one)
+                    result, start = self._attempt(one, pulse)
                 except ApplicationError as exc:
                     raise ApplicationError(
                         exc.message, {"task_id": task.id}, type=exc.type, non_retryable=exc.non_retryable
@@ -130,19 +132,19 @@ class GenerationActivities(TemplateActivities):
             self.recorder.succeeded_many(done)
             done.clear()
 
-    def _recorded_task(self, input: TaskInput) -> TaskResult:
-        result, start = self._attempt(input)
+    def _recorded_task(self, input: TaskInput, pulse: Pulse) -> TaskResult:
+        result, start = self._attempt(input, pulse)
         if self.recorder is not None and start is not None:
             self.recorder.succeeded(start, result)
         return result
 
-    def _attempt(self, input: TaskInput) -> tuple[TaskResult, PendingStart | None]:
+    def _attempt(self, input: TaskInput, pulse: Pulse) -> tuple[TaskResult, PendingStart | None]:
         """Run one task; a failed attempt is on record before the error goes on."""
         if self.recorder is None:
-            return self._run_task(input), None
+            return self._run_task(input, pulse), None
         start = self.recorder.begin(input.request, input.task, activity.info().attempt)
         try:
-            return self._run_task(input), start
+            return self._run_task(input, pulse), start
         except BaseException:
             self.recorder.failed_attempt(start)
             raise
@@ -166,7 +168,7 @@ class GenerationActivities(TemplateActivities):
         key = (kind, template.digest, json.dumps(request.answers, sort_keys=True, default=str))
         return self._memo.get_or_make(key, compute)
 
-    def _run_task(self, input: TaskInput) -> TaskResult:
+    def _run_task(self, input: TaskInput, pulse: Pulse) -> TaskResult:
         """Render the task's files, commit id and bundle, all in memory: the same answers
         give the same bytes, so a retry stores the same bundle under the same key."""
         task = input.task
@@ -184,7 +186,7 @@ class GenerationActivities(TemplateActivities):
                 f"task {task.slug} wrote outside its path scope: {', '.join(outside[:5])}",
                 "PathScopeViolation",
             )
-        activity.heartbeat(f"committing {len(produced)} files")
+        pulse(f"committing {len(produced)} files")
         commit = task_commit(task, files)
         try:
             sha = task_commit_sha(base_message=base_message(template), task=commit)

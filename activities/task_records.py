@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from temporalio import activity
 
+from activities.later import LATER, Call
 from store.db import Database
 from store.lifecycle import NewEvent, append_events, update_task
 from store.models import Project, Run
@@ -170,8 +172,9 @@ class TaskRecorder:
 
 
 class PendingStart:
-    """A task's start, written by a timer thread once the task has run ``START_RECORD_DELAY``
-    unless the task settles first; ``settle`` says whether it was written."""
+    """A task's start, written by the process's delayed-call thread (``activities.later``)
+    once the task has run ``START_RECORD_DELAY`` unless the task settles first; ``settle``
+    says whether it was written."""
 
     def __init__(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
         self.request, self.task, self.attempt = request, task, attempt
@@ -179,7 +182,7 @@ class PendingStart:
         self._lock = threading.Lock()
         self._written = False
         self._settled = False
-        self._timer: threading.Timer | None = None
+        self._timer: Call | None = None
 
     def arm(self, write: Callable[[], None], delay: float) -> None:
         if delay <= 0:
@@ -198,9 +201,7 @@ class PendingStart:
                     log.exception("recording the start of task %s failed", self.task.id)
 
         # The copied context is the activity's: heartbeats while waiting for the database.
-        self._timer = threading.Timer(delay, contextvars.copy_context().run, args=(fire,))
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = LATER.call(delay, partial(contextvars.copy_context().run, fire))
 
     def settle(self) -> bool:
         if self._timer is not None:

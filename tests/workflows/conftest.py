@@ -37,5 +37,5 @@ def activities_with_task(settings, db, task_core):
     activities = build_activities(settings, db)
     generation = next(a.__self__ for a in activities if a.__name__ == "run_task")
     real = generation._run_task
-    generation._run_task = lambda input: task_core(input, real)
+    generation._run_task = lambda input, pulse: task_core(input, lambda one: real(one, pulse))
     return activities

@@ -1,0 +1,32 @@
+"""The process's delayed calls: in due order, called off before they run, and a failing
+call does not stop the ones after it."""
+
+from __future__ import annotations
+
+import threading
+
+from activities.later import Later
+
+
+def test_calls_run_in_due_order_and_called_off_ones_never_run():
+    later = Later()
+    ran: list[str] = []
+    done = threading.Event()
+    later.call(0.06, lambda: (ran.append("last"), done.set()))
+    later.call(0.02, lambda: ran.append("first"))
+    later.call(0.04, lambda: ran.append("called off")).cancel()
+    later.call(0.03, lambda: 1 / 0)  # logged; the thread goes on
+    later.call(0.05, lambda: ran.append("after the failure"))
+    assert done.wait(5)
+    assert ran == ["first", "after the failure", "last"]
+
+
+def test_one_thread_serves_every_call():
+    later = Later()
+    threads: list[int] = []
+    done = threading.Event()
+    for n in range(20):
+        later.call(0.001 * n, lambda: threads.append(threading.get_ident()))
+    later.call(0.05, done.set)
+    assert done.wait(5)
+    assert len(threads) == 20 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
