@@ -33,14 +33,32 @@ from engine.gitrepo import History, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
 from engine.templates import Template
 from engine.tree import FileData, Tree, read_tree, write_tree
-from engine.verify import verify_files
-from workflows.types import EXPORT, VERIFY, ArtifactRef, AssembleInput, ExportResult, VerifyResult
+from engine.verify import Verification, verify_files
+from workflows.types import (
+    EXPORT,
+    VERIFY,
+    VERIFY_AND_EXPORT,
+    ArtifactRef,
+    AssembleInput,
+    AssemblyResult,
+    ExportResult,
+    VerifyResult,
+)
 
 
 @dataclass(frozen=True)
 class _Assembled:
     tasks: dict[str, dict[str, FileData]]  # task id -> the files of its bundle
     merged: dict[str, FileData]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What verify and export both start from, made once when one activity does both."""
+
+    template: Template
+    context: dict[str, Any]
+    assembled: _Assembled
 
 
 @dataclass(frozen=True)
@@ -102,33 +120,53 @@ class AssemblyActivities(TemplateActivities):
     @activity.defn(name=VERIFY)
     def verify(self, input: AssembleInput) -> VerifyResult:
         with keep_alive():
-            return self._verify(input)
+            return self._verify(input, self._job(input))
 
     @activity.defn(name=EXPORT)
     def export(self, input: AssembleInput) -> ExportResult:
         with keep_alive():
-            return self._export(input)
+            return self._export(input, self._job(input))
 
-    def _verify(self, input: AssembleInput) -> VerifyResult:
+    @activity.defn(name=VERIFY_AND_EXPORT)
+    def verify_and_export(self, input: AssembleInput) -> AssemblyResult:
+        """Both on one merge of the task bundles, in one activity: a run pays one round
+        trip and one workflow task for them, not two. Nothing is exported unless
+        verification passed."""
+        with keep_alive():
+            job = self._job(input)
+            verified = self._verify(input, job)
+            if not verified.ok:
+                return AssemblyResult(verification=verified)
+            return AssemblyResult(verification=verified, export=self._export(input, job))
+
+    def _job(self, input: AssembleInput) -> _Job:
         template = self._template(input.request)
-        context = self._context(template, input.request)
-        merged = self._assemble(input).merged
+        return _Job(template, self._context(template, input.request), self._assemble(input))
+
+    def _verify(self, input: AssembleInput, job: _Job) -> VerifyResult:
+        template, merged = job.template, job.assembled.merged
+        expected = [p for t in input.plan.tasks for p in t.expected_outputs]
+        checks: list[str] = []
+        if not self._needs_dir(template, checks=True):
+            hooked = self._run_hooks(template, job.context, merged, None)
+            result = verify_files(hooked.files, expected)
+            return self._verified(result, hooked, checks)
         with self._scratch() as tmp:
             root = tmp / "project"
-            if self._needs_dir(template, checks=True):
-                write_tree(merged, root)
-            hooked = self._run_hooks(template, context, merged, root)
+            write_tree(merged, root)
+            hooked = self._run_hooks(template, job.context, merged, root)
             activity.heartbeat("verifying")
-            expected = [p for t in input.plan.tasks for p in t.expected_outputs]
             result = verify_files(hooked.files, expected)
-            checks = []
-            if template.trusted:
-                for command in template.manifest.checks:
-                    activity.heartbeat(f"check: {command}")
-                    outcome = run_check(command, root)
-                    checks.append(f"{'passed' if outcome.ok else 'failed'}: {command}")
-                    if not outcome.ok:
-                        result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
+            for command in template.manifest.checks:
+                activity.heartbeat(f"check: {command}")
+                outcome = run_check(command, root)
+                checks.append(f"{'passed' if outcome.ok else 'failed'}: {command}")
+                if not outcome.ok:
+                    result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
+        return self._verified(result, hooked, checks)
+
+    @staticmethod
+    def _verified(result: Verification, hooked: _Hooked, checks: list[str]) -> VerifyResult:
         return VerifyResult(
             ok=result.ok,
             files=len(hooked.files),
@@ -138,10 +176,8 @@ class AssemblyActivities(TemplateActivities):
             hooks=hooked.hooks,
         )
 
-    def _export(self, input: AssembleInput) -> ExportResult:
-        template = self._template(input.request)
-        context = self._context(template, input.request)
-        assembled = self._assemble(input)
+    def _export(self, input: AssembleInput, job: _Job) -> ExportResult:
+        template, context, assembled = job.template, job.context, job.assembled
         if self._needs_dir(template, checks=False):
             with self._scratch() as tmp:
                 write_tree(assembled.merged, tmp / "project")

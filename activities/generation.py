@@ -25,11 +25,14 @@ from engine.templates import Template
 from workflows.types import (
     CLARIFY,
     DECOMPOSE,
+    PREPARE,
     RUN_TASK,
     RUN_TASKS,
     WRITE_SPEC,
     ClarifyResult,
     PlanResult,
+    PrepareInput,
+    PrepareResult,
     QuestionModel,
     SpecInput,
     SpecResult,
@@ -86,6 +89,18 @@ class GenerationActivities(TemplateActivities):
             tasks=[TaskDefinition(**t.__dict__) for t in plan.tasks],
             merge_order=plan.merge_order,
         )
+
+    @activity.defn(name=PREPARE)
+    def prepare(self, input: PrepareInput) -> PrepareResult:
+        """Clarify, spec and decompose of a run that waits for nobody: a question nobody
+        answered takes the template's default, as the run would give it between the steps."""
+        clarified = self.clarify(input.request)
+        answers = dict(input.request.answers)
+        for question in clarified.questions:
+            answers.setdefault(question.id, question.default)
+        request = input.request.model_copy(update={"answers": answers, "template_digest": clarified.template_digest})
+        spec = self.write_spec(SpecInput(request=request, version=input.version, feedback=input.feedback))
+        return PrepareResult(request=request, clarified=clarified, spec=spec, plan=self.decompose(request))
 
     @activity.defn(name=RUN_TASK)
     def run_task(self, input: TaskInput) -> TaskResult:

@@ -48,10 +48,12 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.clarify,
         generation.write_spec,
         generation.decompose,
+        generation.prepare,
         generation.run_task,
         generation.run_tasks,
         assembly.verify,
         assembly.export,
+        assembly.verify_and_export,
     ]
 
 

@@ -8,26 +8,23 @@ from functools import partial
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag, run_dag_packed
-    from workflows.reporting import ReportingMixin, describe
+    from workflows.reporting import describe
     from workflows.review import ReviewHandlers
+    from workflows.steps import ONE_PREPARATION_PATCH, EngineSteps, GenerationFailed
     from workflows.task_batch import TASK_FAILED, TASK_PACKS_PATCH, BatchRunner
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
-        EXPORT,
-        VERIFY,
         WRITE_SPEC,
         ArtifactRef,
         AssembleInput,
         ClarifyResult,
         DecisionRecord,
         EventRecord,
-        ExportResult,
         Phase,
         PlanResult,
         ProjectGenerationInput,
@@ -42,28 +39,12 @@ with workflow.unsafe.imports_passed_through():
         VerifyResult,
     )
 
-# Engine steps are quick and deterministic; a few retries cover a worker dying.
-ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
-# Projection writes must land eventually, even across a long database outage.
-PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
-# Receivers get about a day of retries, backing off to hourly.
-WEBHOOK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
-)
-# Clarify, spec and decompose are short, pure computations over the template: as local
-# activities they cost no server round trip, and their results are still recorded.
-LOCAL_ENGINE_STEPS = frozenset({CLARIFY, WRITE_SPEC, DECOMPOSE})
-LOCAL_ENGINE_STEPS_PATCH = "local-engine-steps"
 # Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
 TASK_BATCHES_PATCH = "task-batches"
 
 
-class GenerationFailed(Exception):
-    pass
-
-
 @workflow.defn
-class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
+class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
     @workflow.init
     def __init__(self, input: ProjectGenerationInput) -> None:
         self._input = input
@@ -95,6 +76,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         self._spec_key: str | None = None
         self._notified_status: ProjectStatus | None = None
         self._pending_started: datetime | None = None
+        self._pending_verification: VerifyResult | None = None
 
     @workflow.run
     async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
@@ -138,26 +120,10 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
     async def _generate(self) -> ArtifactRef:
         inp = self._input
         await self._passing(Phase.CLARIFY, started=True)
-        clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
-        self._questions = clarified.questions
-        if self._questions and inp.wait_for_answers and inp.approved_spec_version is None:
-            asked = [q.model_dump(mode="json") for q in self._questions]
-            await self._transition(
-                ProjectStatus.AWAITING_ANSWERS,
-                Phase.AWAITING_ANSWERS,
-                questions=self._questions,
-                events=[self._event("questions_asked", {"questions": asked})],
-            )
-            await workflow.wait_condition(lambda: self._answers_received)
-        # Without gates, a question nobody answered takes the template's default.
-        for question in self._questions:
-            self._answers.setdefault(question.id, question.default)
-        self._questions = []
-        request = self._request(clarified.template_digest)
-        spec = await self._spec_and_approval(request)
-
-        await self._passing(Phase.DECOMPOSE)
-        plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
+        if self._waits_for_nobody() and workflow.patched(ONE_PREPARATION_PATCH):
+            request, spec, plan = await self._prepare()
+        else:
+            request, spec, plan = await self._clarify_spec_and_decompose()
         self._tasks_total = len(plan.tasks)
         self._task_states = {t.id: "pending" for t in plan.tasks}
         await self._transition(
@@ -189,20 +155,7 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
             raise
 
         assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
-        verified: VerifyResult = await self._alongside(
-            self._engine(VERIFY, assemble, VerifyResult, "verify"), Phase.VERIFY
-        )
-        checked: dict[str, Any] = {
-            "verification": verified,
-            "events": [self._event("verification_completed", verified.model_dump(mode="json"))],
-        }
-        if not verified.ok:
-            await self._transition(ProjectStatus.GENERATING, Phase.VERIFY, **checked)
-            self._error = "Verification failed: " + "; ".join(verified.errors[:5])
-            raise GenerationFailed(self._error)
-        exported: ExportResult = await self._alongside(
-            self._engine(EXPORT, assemble, ExportResult, "export"), Phase.EXPORT, **checked
-        )
+        exported = await self._verify_and_export(assemble)
         self._append_pending(
             self._event(
                 "export_completed",
@@ -210,6 +163,31 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
             )
         )
         return exported.artifact
+
+    async def _clarify_spec_and_decompose(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
+        """The engine steps one by one, with the gates between them."""
+        inp = self._input
+        clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
+        self._questions = clarified.questions
+        if self._questions and inp.wait_for_answers and inp.approved_spec_version is None:
+            asked = [q.model_dump(mode="json") for q in self._questions]
+            await self._transition(
+                ProjectStatus.AWAITING_ANSWERS,
+                Phase.AWAITING_ANSWERS,
+                questions=self._questions,
+                events=[self._event("questions_asked", {"questions": asked})],
+            )
+            await workflow.wait_condition(lambda: self._answers_received)
+        # Without gates, a question nobody answered takes the template's default.
+        for question in self._questions:
+            self._answers.setdefault(question.id, question.default)
+        self._questions = []
+        request = self._request(clarified.template_digest)
+        spec = await self._spec_and_approval(request)
+
+        await self._passing(Phase.DECOMPOSE)
+        plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
+        return request, spec, plan
 
     async def _spec_and_approval(self, request: TemplateRequest) -> SpecResult:
         inp = self._input
@@ -261,34 +239,6 @@ class ProjectGenerationWorkflow(ReportingMixin, ReviewHandlers, BatchRunner):
         self._error = f"Task {task_id} failed: {error}"
         self._failed_task = TaskUpdate(task_id=task_id, status="failed", error=error)
         return GenerationFailed(self._error)
-
-    async def _engine(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
-        local = name in LOCAL_ENGINE_STEPS and workflow.patched(LOCAL_ENGINE_STEPS_PATCH)
-        options: dict[str, Any] = {}
-        if not local:
-            # Verify and export heartbeat while they work (activities.base.keep_alive), so a
-            # lost completion is retried within this time rather than after five minutes.
-            options["heartbeat_timeout"] = timedelta(seconds=self._input.task_heartbeat_seconds)
-        execute: Any = workflow.execute_local_activity if local else workflow.execute_activity
-        return await execute(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=ENGINE_RETRY,
-            summary=summary,
-            **options,
-        )
-
-    def _request(self, digest: str | None) -> TemplateRequest:
-        inp = self._input
-        return TemplateRequest(
-            project_id=inp.project_id,
-            run_number=inp.run_number,
-            template=inp.template,
-            answers=dict(self._answers),
-            template_digest=digest,
-        )
 
 
 def _not_paused(run: ProjectGenerationWorkflow) -> bool:

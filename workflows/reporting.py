@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectStatus,
         QuestionModel,
         SpecRecord,
+        VerifyResult,
         WebhookDelivery,
         WebhookResult,
     )
@@ -61,6 +62,7 @@ class ReportingMixin:
     _webhooks: list[asyncio.Task[Any]]
     _notified_status: ProjectStatus | None
     _pending_started: datetime | None
+    _pending_verification: VerifyResult | None
 
     def _event(self, type: str, payload: dict[str, Any], task_id: str | None = None) -> EventRecord:
         # Deterministic and unique within a project: a replayed or retried write repeats
@@ -120,6 +122,9 @@ class ReportingMixin:
         spec, decision = extra.pop("spec", None) or self._pending_spec, self._pending_decision
         self._pending_spec = self._pending_decision = None
         started_at, self._pending_started = (now if started else self._pending_started), None
+        if self._pending_verification is not None:
+            extra.setdefault("verification", self._pending_verification)
+            self._pending_verification = None
         await workflow.execute_local_activity(
             RECORD_PROJECTION,
             ProjectionInput(

@@ -49,6 +49,8 @@ RUN_TASK = "run_task"
 RUN_TASKS = "run_tasks"
 VERIFY = "verify"
 EXPORT = "export"
+VERIFY_AND_EXPORT = "verify_and_export"
+PREPARE = "prepare"
 
 SA_PROJECT_ID = SearchAttributeKey.for_int("ForgeflowProjectId")
 SA_OWNER = SearchAttributeKey.for_keyword("ForgeflowOwner")
@@ -182,6 +184,12 @@ class SpecResult(BaseModel):
     digests: dict[str, str]
 
 
+class PrepareInput(BaseModel):
+    request: TemplateRequest  # as the client answered, no template digest yet
+    version: int  # of the spec
+    feedback: list[str] = Field(default_factory=list)
+
+
 class TaskDefinition(BaseModel):
     id: str
     slug: str
@@ -196,6 +204,15 @@ class PlanResult(BaseModel):
     root_name: str
     tasks: list[TaskDefinition]
     merge_order: list[str]
+
+
+class PrepareResult(BaseModel):
+    """Clarify, spec and decompose of a run that waits for nobody, in one step."""
+
+    request: TemplateRequest  # with every question answered (defaults) and the digest pinned
+    clarified: ClarifyResult
+    spec: SpecResult
+    plan: PlanResult
 
 
 class TaskInput(BaseModel):
@@ -268,6 +285,13 @@ class ExportResult(BaseModel):
     files: int
     repository: ArtifactRef
     main_sha: str
+
+
+class AssemblyResult(BaseModel):
+    """Verify and export in one activity: the export only where verification passed."""
+
+    verification: VerifyResult
+    export: ExportResult | None = None
 
 
 class ProjectGenerationResult(BaseModel):

@@ -34,8 +34,9 @@ from workflows.types import (
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
 
 
-def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool):
-    """Run every activity of a generation in order, as the workflow would."""
+def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool, together: bool = False):
+    """Run every activity of a generation in order, as the workflow would: verify and export
+    as two activities, or (``together``) as the one ``verify_and_export``."""
     options = {
         "template_path": str(template_dir),
         "trusted_ids": frozenset({template}) if trusted else frozenset(),
@@ -55,6 +56,9 @@ def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted
         commits={r.task_id: r.commit_sha for r in results},
         spec=spec,
     )
+    if together:
+        assembled = env.run(asm.verify_and_export, assemble)
+        return store, assembled.verification, assembled.export
     verified = env.run(asm.verify, assemble)
     exported = env.run(asm.export, assemble) if verified.ok else None
     return store, verified, exported
@@ -66,9 +70,12 @@ def unzip(store, exported, dest: Path) -> Path:
     return dest
 
 
-def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch):
+@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
+def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch, together):
     monkeypatch.setenv("FORGEFLOW_SECRET_PROBE", "do-not-leak")  # the hook fails if it sees this
-    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
+    store, verified, exported = generate(
+        tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=True, together=together
+    )
     assert verified.ok, verified.errors
     assert verified.hooks == ["ran: post_gen_project.py"]
     assert verified.checks == ['passed: python -c "import app"']
@@ -90,8 +97,11 @@ def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch):
     assert sorted(p.name for p in repo.iterdir() if p.name != ".git") == ["GENERATED.txt", "app.py"]
 
 
-def test_untrusted_hooks_are_skipped_on_record(tmp_path):
-    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=False)
+@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
+def test_untrusted_hooks_are_skipped_on_record(tmp_path, together):
+    store, verified, exported = generate(
+        tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=False, together=together
+    )
     assert verified.ok and verified.checks == []
     assert verified.hooks == ["skipped: template hooked-lib is not trusted"]
     ours = unzip(store, exported, tmp_path / "ours") / "hooked"
@@ -99,14 +109,30 @@ def test_untrusted_hooks_are_skipped_on_record(tmp_path):
     assert "skipped: template hooked-lib is not trusted" in (ours / ".forgeflow/manifest.json").read_text()
 
 
-def test_a_failing_check_fails_verification(tmp_path):
+@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
+def test_a_failing_check_fails_verification(tmp_path, together):
     templates = tmp_path / "templates"
     shutil.copytree(FIXTURES / "hooked-lib", templates / "hooked-lib")
     manifest = templates / "hooked-lib" / "forgeflow.yaml"
     manifest.write_text(manifest.read_text().replace("import app", "raise SystemExit(3)"))
-    _store, verified, exported = generate(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
+    _store, verified, exported = generate(
+        tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, trusted=True, together=together
+    )
     assert not verified.ok and exported is None
     assert verified.checks == ['failed: python -c "raise SystemExit(3)"']
+    # Nothing was exported: no ZIP and no bundle in the store.
+    assert not [
+        p for p in (tmp_path / "artifacts").rglob("*") if p.suffix in (".zip", ".bundle") and "tasks" not in p.parts
+    ]
+
+
+def test_one_activity_exports_the_same_bytes_as_two(tmp_path):
+    answers = {"project_name": "Same"}
+    two = generate(tmp_path / "two", FIXTURES, "hooked-lib", answers, trusted=True)
+    one = generate(tmp_path / "one", FIXTURES, "hooked-lib", answers, trusted=True, together=True)
+    assert one[1] == two[1]
+    assert one[2].artifact.sha256 == two[2].artifact.sha256 and one[2].main_sha == two[2].main_sha
+    assert one[2].repository.sha256 == two[2].repository.sha256
 
 
 @pytest.mark.parametrize("answers", [{}, {"use_cli": "n"}])

@@ -133,6 +133,18 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await wait_for(gated, Phase.AWAITING_APPROVAL)
         await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
         await save(gated, "phase_writes_gated")
+    if wanted("one_assembly"):
+        # Verify and export in one activity; the export phase rides along with ready.
+        await save(await start("assembled", "widget-lib", {"project_name": "Assembled"}), "one_assembly")
+    if wanted("one_preparation"):
+        # A run that waits for nobody: clarify, spec and decompose in one local activity.
+        await save(await start("prepared", "widget-lib", {"project_name": "Prepared"}), "one_preparation")
+        gated = await start(
+            "gated3", "widget-lib", {"project_name": "Gated", "project_slug": "gated3"}, require_approval=True
+        )
+        await wait_for(gated, Phase.AWAITING_APPROVAL)
+        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+        await save(gated, "one_preparation_gated")
     if not only:
         await record_all(start, save)
 

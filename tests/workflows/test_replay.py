@@ -44,6 +44,9 @@ def test_every_path_has_a_recorded_history():
         "task_packs_slice",
         "phase_writes",
         "phase_writes_gated",
+        "one_assembly",
+        "one_preparation",
+        "one_preparation_gated",
     }
 
 
