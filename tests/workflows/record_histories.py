@@ -118,19 +118,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         # Passing phases written with the next write; verify and export written alongside.
         quick = await start("quick", "widget-lib", {"project_name": "Quick"})
         await save(quick, "phase_writes")
-        gated = await start(
-            "gated2",
-            "widget-lib",
-            {"project_name": "Gated", "project_slug": "gated2"},
-            require_approval=True,
-            wait_for_answers=True,
-        )
-        await wait_for(gated, Phase.AWAITING_ANSWERS)
-        await gated.execute_update(
-            ProjectGenerationWorkflow.answers,
-            AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"}),
-        )
-        await wait_for(gated, Phase.AWAITING_APPROVAL)
+        gated = await answered(start, "gated2")
         await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
         await save(gated, "phase_writes_gated")
     if wanted("one_assembly"):
@@ -149,14 +137,12 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await record_all(start, save)
 
 
-async def record_all(start, save) -> None:  # type: ignore[no-untyped-def]
-    djass = await start("acme_crm", "djass-saas", {"project_name": "Acme CRM", "use_stripe": "y", "generate_blog": "y"})
-    await save(djass, "djass_all_steps")
-
+async def answered(start, name: str) -> WorkflowHandle:  # type: ignore[no-untyped-def]
+    """A run behind both gates, its questions answered: it now waits for approval."""
     gated = await start(
-        "gated",
+        name,
         "widget-lib",
-        {"project_name": "Gated", "project_slug": "gated"},
+        {"project_name": "Gated", "project_slug": name},
         require_approval=True,
         wait_for_answers=True,
     )
@@ -166,6 +152,14 @@ async def record_all(start, save) -> None:  # type: ignore[no-untyped-def]
         AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"}),
     )
     await wait_for(gated, Phase.AWAITING_APPROVAL)
+    return gated
+
+
+async def record_all(start, save) -> None:  # type: ignore[no-untyped-def]
+    djass = await start("acme_crm", "djass-saas", {"project_name": "Acme CRM", "use_stripe": "y", "generate_blog": "y"})
+    await save(djass, "djass_all_steps")
+
+    gated = await answered(start, "gated")
     await gated.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="more"))
     await wait_for(gated, Phase.AWAITING_APPROVAL, spec_version=2)
     await gated.signal("pause", {})
