@@ -27,6 +27,8 @@ from activities.base import (
     permanent,
     task_commit,
 )
+from activities.projection import ProjectionActivities
+from activities.task_records import until_stored
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, history_bundle
@@ -42,6 +44,7 @@ from workflows.types import (
     AssembleInput,
     AssemblyResult,
     ExportResult,
+    ProjectionInput,
     VerifyResult,
 )
 
@@ -69,6 +72,9 @@ class _Hooked:
 
 
 class AssemblyActivities(TemplateActivities):
+    # Set by the worker: stores a status write the run hands over (AssembleInput.record_first).
+    projection: ProjectionActivities | None = None
+
     def _read(self, key: str) -> bytes:
         with self._artifacts.open(key) as stored:
             return stored.read()
@@ -133,11 +139,24 @@ class AssemblyActivities(TemplateActivities):
         trip and one workflow task for them, not two. Nothing is exported unless
         verification passed."""
         with keep_alive():
+            if input.record_first is not None:
+                self._record_first(input.record_first)
             job = self._job(input)
             verified = self._verify(input, job)
             if not verified.ok:
                 return AssemblyResult(verification=verified)
             return AssemblyResult(verification=verified, export=self._export(input, job))
+
+    def _record_first(self, write: ProjectionInput) -> None:
+        if self.projection is None:
+            raise permanent("this worker cannot store status writes (no database)")
+        projection = self.projection
+
+        def store() -> None:
+            projection.record_projection(write)
+
+        # A write the database is not there for waits for it, as the run's own writes do.
+        until_stored(store)
 
     def _job(self, input: AssembleInput) -> _Job:
         template = self._template(input.request)

@@ -114,6 +114,27 @@ class ReportingMixin:
         artifact: ArtifactRef | None = None,
         **extra: Any,
     ) -> None:
+        write = self._next_write(status, phase, events, started, finished, artifact, extra)
+        await workflow.execute_local_activity(
+            RECORD_PROJECTION,
+            write,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PROJECTION_RETRY,
+            summary=f"status {status.value} ({phase.value})",
+        )
+        self._took(write)
+
+    def _next_write(
+        self,
+        status: ProjectStatus,
+        phase: Phase,
+        events: Sequence[EventRecord],
+        started: bool,
+        finished: bool,
+        artifact: ArtifactRef | None,
+        extra: dict[str, Any],
+    ) -> ProjectionInput:
+        """The next status write, with everything that rides along with it."""
         self._seq += 1
         now = workflow.now()
         changed = self._event("status_changed", {"status": status.value, "phase": phase.value})
@@ -125,36 +146,33 @@ class ReportingMixin:
         if self._pending_verification is not None:
             extra.setdefault("verification", self._pending_verification)
             self._pending_verification = None
-        await workflow.execute_local_activity(
-            RECORD_PROJECTION,
-            ProjectionInput(
-                project_id=self._input.project_id,
-                seq=self._seq,
-                status=status,
-                phase=phase,
-                at=now,
-                run_number=self._input.run_number,
-                trigger=self._input.trigger,
-                error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
-                started_at=started_at,
-                finished_at=now if finished else None,
-                artifact=artifact,
-                events=batch,
-                spec=spec,
-                decision=decision,
-                **extra,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION_RETRY,
-            summary=f"status {status.value} ({phase.value})",
+        return ProjectionInput(
+            project_id=self._input.project_id,
+            seq=self._seq,
+            status=status,
+            phase=phase,
+            at=now,
+            run_number=self._input.run_number,
+            trigger=self._input.trigger,
+            error_message=self._error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
+            started_at=started_at,
+            finished_at=now if finished else None,
+            artifact=artifact,
+            events=batch,
+            spec=spec,
+            decision=decision,
+            **extra,
         )
-        # The run takes the new state only once it is stored: a query, an update's
-        # validator and the API's database read never disagree about where it stands.
+
+    def _took(self, write: ProjectionInput) -> None:
+        """The run takes the new state only once it is stored: a query, an update's
+        validator and the API's database read never disagree about where it stands."""
+        status, phase = write.status, write.phase
         self._status, self._phase = status, phase
         workflow.upsert_search_attributes([SA_STATUS.value_set(status.value), SA_PHASE.value_set(phase.value)])
         if status != self._notified_status:
             self._notified_status = status
-            self._notify(status, phase, now)
+            self._notify(status, phase, write.at)
         workflow.set_current_details(self._details())
 
     # --- webhooks ----------------------------------------------------------------------

@@ -41,6 +41,8 @@ LOCAL_ENGINE_STEPS = frozenset({CLARIFY, WRITE_SPEC, DECOMPOSE, PREPARE})
 LOCAL_ENGINE_STEPS_PATCH = "local-engine-steps"
 # Marks runs that verify and export in one activity, on one merge of the task bundles.
 ONE_ASSEMBLY_PATCH = "one-assembly"
+# Marks runs whose verify-and-export activity stores the verify phase itself.
+CARRIED_WRITE_PATCH = "carried-verify-write"
 # Marks runs that wait for nobody and so clarify, spec and decompose in one local activity.
 ONE_PREPARATION_PATCH = "one-preparation"
 
@@ -118,8 +120,18 @@ class EngineSteps(ReportingMixin):
     async def _verify_and_export(self, assemble: AssembleInput) -> ExportResult:
         """In one activity (patch one-assembly), or, in runs that started before, in two."""
         together = workflow.patched(ONE_ASSEMBLY_PATCH)
-        if together:
-            assembled: AssemblyResult = await self._alongside(
+        if together and workflow.patched(CARRIED_WRITE_PATCH):
+            # The activity stores the verify phase as it starts: no local activity of the
+            # run's own holds up its scheduling.
+            write = self._next_write(ProjectStatus.GENERATING, Phase.VERIFY, (), False, False, None, {})
+            carried = assemble.model_copy(update={"record_first": write})
+            assembled: AssemblyResult = await self._engine(
+                VERIFY_AND_EXPORT, carried, AssemblyResult, "verify and export"
+            )
+            self._took(write)
+            verified = assembled.verification
+        elif together:
+            assembled = await self._alongside(
                 self._engine(VERIFY_AND_EXPORT, assemble, AssemblyResult, "verify and export"), Phase.VERIFY
             )
             verified = assembled.verification

@@ -269,6 +269,9 @@ class AssembleInput(BaseModel):
     bundles: dict[str, str]  # task id -> bundle key
     commits: dict[str, str] = Field(default_factory=dict)  # task id -> commit sha
     spec: SpecResult
+    # The run's next status write, stored by the activity as it starts: the write costs
+    # the run no local activity of its own, and is still stored before the run moves on.
+    record_first: ProjectionInput | None = None
 
 
 class VerifyResult(BaseModel):

@@ -133,6 +133,9 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await wait_for(gated, Phase.AWAITING_APPROVAL)
         await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
         await save(gated, "one_preparation_gated")
+    if wanted("carried_verify_write"):
+        # The verify-and-export activity stores the verify phase as it starts.
+        await save(await start("carried", "widget-lib", {"project_name": "Carried"}), "carried_verify_write")
     if not only:
         await record_all(start, save)
 

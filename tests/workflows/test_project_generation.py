@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 
 from forgeflow.worker import build_activities, build_worker
 from store.artifacts import LocalArtifactStore
-from store.lifecycle import get_run, list_tasks
+from store.lifecycle import get_run, list_events, list_tasks
 from store.projects import get_project
 from tests.workflows.conftest import activities_with_task
 from workflows import workflow_id_for
@@ -93,6 +93,31 @@ async def test_generation_without_gates_ends_ready_with_a_zip(client, worker, se
     assert tasks and set(tasks.values()) == {"succeeded"}
     spec = await handle.query(ProjectGenerationWorkflow.spec)
     assert spec.version == 1 and spec.documents_key.endswith("/spec/v1") and not spec.awaiting_review
+
+
+async def test_every_phase_is_on_record_in_order_with_fewer_writes(client, worker, settings, db, project_row):
+    key, project_id = project_row()
+    handle = await start(client, settings, project_id, key.owner)
+    await handle.result()
+    with db.session() as session:
+        events = list_events(session, project_id=project_id, after=0, limit=1000)
+    phases = [e.payload["phase"] for e in events if e.type == "status_changed"]
+    assert phases == ["clarify", "spec", "decompose", "tasks", "verify", "export", "done"]
+    kinds = [e.type for e in events if e.task_id is None]
+    assert kinds.index("spec_version_created") < kinds.index("plan_created") < kinds.index("verification_completed")
+    assert kinds.index("verification_completed") < kinds.index("export_completed") < kinds.index("project_ready")
+    # Stored in three status writes of the run's own (tasks, ready) and one carried by the
+    # verify-and-export activity, instead of one local activity a phase.
+    history = await handle.fetch_history()
+    activity_types = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "verify_and_export" in activity_types and "verify" not in activity_types
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    local_activities = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert len(local_activities) == 3  # prepare, the tasks write, the ready write
 
 
 async def test_a_second_start_attaches_to_the_same_run(client, worker, settings, project_row):

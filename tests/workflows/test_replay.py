@@ -47,6 +47,7 @@ def test_every_path_has_a_recorded_history():
         "one_assembly",
         "one_preparation",
         "one_preparation_gated",
+        "carried_verify_write",
     }
 
 
