@@ -93,6 +93,7 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         answers=answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         tasks_per_batch=settings.tasks_per_batch,
+        min_tasks_per_pack=settings.min_tasks_per_pack,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
         task_heartbeat_seconds=settings.task_heartbeat_timeout.total_seconds(),
         run_number=project.current_run + 1,

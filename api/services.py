@@ -134,6 +134,7 @@ async def start_project(
         answers=request.answers,
         max_parallel_tasks=settings.max_parallel_tasks,
         tasks_per_batch=settings.tasks_per_batch,
+        min_tasks_per_pack=settings.min_tasks_per_pack,
         approval_timeout_seconds=settings.approval_timeout.total_seconds(),
         task_heartbeat_seconds=settings.task_heartbeat_timeout.total_seconds(),
         require_approval=bool(request.options.get("require_approval")),

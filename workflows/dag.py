@@ -72,10 +72,11 @@ async def run_dag_packed(
     run_pack: Callable[[list[TaskDefinition]], Coroutine[Any, Any, list[TaskResult]]],
     may_start: Callable[[], bool] = lambda: True,
     max_pack: int = 25,
+    min_pack: int = 1,
 ) -> dict[str, TaskResult]:
     """As ``run_dag``, but tasks that are ready together share activities: the ready tasks
-    are spread over the free slots, at most ``max_pack`` to an activity, each activity
-    running its tasks one after another. At most ``max_parallel`` tasks still run at once,
+    are spread over the free slots, at least ``min_pack`` and at most ``max_pack`` to an
+    activity, each activity running its tasks one after another. At most ``max_parallel`` tasks still run at once,
     and a plan of many small tasks pays a few server round trips instead of one per task.
 
     ``run_pack`` raises ``DagFailed`` naming the task that failed."""
@@ -100,7 +101,7 @@ async def run_dag_packed(
                 continue
             startable = ready()
             slots = max_parallel - len(running)
-            size = min(max_pack, -(-len(startable) // slots))
+            size = min(max_pack, max(min_pack, -(-len(startable) // slots)))
             for start in range(0, min(len(startable), slots * size), size):
                 pack = startable[start : start + size]
                 for task in pack:

@@ -39,6 +39,8 @@ T = TypeVar("T")
 TASK_FAILED = "TaskFailed"
 # Marks runs whose ready tasks share activities (workflows.dag.run_dag_packed).
 TASK_PACKS_PATCH = "task-packs"
+# Marks runs whose packs hold at least min_tasks_per_pack tasks where that many are ready.
+PACK_MINIMUM_PATCH = "pack-minimum"
 
 
 async def execute_task(request: TemplateRequest, task: TaskDefinition, total: int, heartbeat: float) -> TaskResult:
@@ -127,7 +129,10 @@ class TaskBatchWorkflow:
 
         try:
             if workflow.patched(TASK_PACKS_PATCH):
-                results = await run_dag_packed(input.tasks, input.max_parallel, pack, lambda: not self._paused)
+                least = input.min_pack if workflow.patched(PACK_MINIMUM_PATCH) else 1
+                results = await run_dag_packed(
+                    input.tasks, input.max_parallel, pack, lambda: not self._paused, min_pack=least
+                )
             else:
                 results = await run_dag(input.tasks, input.max_parallel, one, lambda: not self._paused)
         except DagFailed as exc:
@@ -217,6 +222,7 @@ class BatchRunner:
                 max_parallel=inp.max_parallel_tasks,
                 task_heartbeat_seconds=inp.task_heartbeat_seconds,
                 paused=self._paused,
+                min_pack=inp.min_tasks_per_pack,
             ),
             id=f"{workflow.info().workflow_id}-run-{inp.run_number}-tasks-{index}",
             static_summary=f"{inp.slug}: tasks {chunk[0].sequence}-{chunk[-1].sequence} of {self._tasks_total}",

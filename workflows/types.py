@@ -88,6 +88,12 @@ class ProjectGenerationInput(BaseModel):
     # Larger plans run their tasks in child workflows of this many tasks each, so no one
     # history grows with the plan (about six events per task; the server warns at 10,240).
     tasks_per_batch: int = Field(default=250, ge=1, le=2000)
+    # Tasks ready together go at least this many to an activity. A task of the built-in
+    # engine takes milliseconds of one interpreter's time, so four of them one after
+    # another in one activity finish sooner than four activities side by side in one
+    # worker, and cost one round trip instead of four. 1: spread over every free slot
+    # (tasks that mostly wait, on a service for instance).
+    min_tasks_per_pack: int = Field(default=4, ge=1, le=25)
 
 
 class ArtifactRef(BaseModel):
@@ -252,6 +258,7 @@ class TaskBatchInput(BaseModel):
     max_parallel: int
     task_heartbeat_seconds: float
     paused: bool = False
+    min_pack: int = 1  # the parent's min_tasks_per_pack
 
 
 class TaskBatchResult(BaseModel):

@@ -136,6 +136,12 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
     if wanted("carried_verify_write"):
         # The verify-and-export activity stores the verify phase as it starts.
         await save(await start("carried", "widget-lib", {"project_name": "Carried"}), "carried_verify_write")
+    if wanted("pack_minimum"):
+        # Tasks ready together go at least four to an activity.
+        await save(await start("packed4", "djass-saas", {"project_name": "Packed Four"}), "pack_minimum")
+        sliced = await start("sliced4", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3)
+        await sliced.result()
+        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "pack_minimum_slice")
     if not only:
         await record_all(start, save)
 

@@ -24,7 +24,11 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 # The workflow id a history was recorded under, where the code derives commands from it
 # (a batched run names its child workflows after itself).
-RECORDED_IDS = {"batched_tasks": "project-1", "task_packs_slice": "project-2-run-1-tasks-1"}
+RECORDED_IDS = {
+    "batched_tasks": "project-1",
+    "task_packs_slice": "project-2-run-1-tasks-1",
+    "pack_minimum_slice": "project-2-run-1-tasks-1",
+}
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -48,6 +52,8 @@ def test_every_path_has_a_recorded_history():
         "one_preparation",
         "one_preparation_gated",
         "carried_verify_write",
+        "pack_minimum",
+        "pack_minimum_slice",
     }
 
 

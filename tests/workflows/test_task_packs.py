@@ -47,7 +47,10 @@ async def test_ready_tasks_share_activities_within_the_bound(client, settings, d
             for bound in (2, 4):
                 seen.clear()
                 key, project_id = project_row()
-                handle = await start(client, settings, project_id, key.owner, max_parallel_tasks=bound)
+                # One task a pack at the least: the ready tasks spread over every free slot.
+                handle = await start(
+                    client, settings, project_id, key.owner, max_parallel_tasks=bound, min_tasks_per_pack=1
+                )
                 result = await handle.result()
                 assert result.status == ProjectStatus.READY
                 digests.append(result.artifact.sha256)
@@ -59,6 +62,21 @@ async def test_ready_tasks_share_activities_within_the_bound(client, settings, d
                 if bound == 2:
                     assert peak[0] == 2, "two packs ran side by side, and no more"
     assert digests[0] == digests[1]
+
+
+async def test_ready_tasks_go_at_least_min_tasks_per_pack_to_an_activity(client, worker, settings, project_row):
+    counts, digests = {}, set()
+    for least in (1, 4):
+        key, project_id = project_row()
+        handle = await start(client, settings, project_id, key.owner, max_parallel_tasks=4, min_tasks_per_pack=least)
+        result = await handle.result()
+        assert result.status == ProjectStatus.READY
+        digests.add(result.artifact.sha256)
+        kinds = await scheduled_activities(handle)
+        counts[least] = kinds.count(RUN_TASK) + kinds.count(RUN_TASKS)
+    # Fewer, fuller activities; the same project.
+    assert counts[4] < counts[1], counts
+    assert len(digests) == 1
 
 
 async def test_a_retried_pack_records_each_task_once(client, settings, db, project_row):
