@@ -39,7 +39,7 @@ WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
 # Marks runs whose passing phases are written with the next status write, and whose
-# verify and export phases are written while their activity already runs.
+# verify and export phases are written in the workflow task that starts their activity.
 PHASE_WRITES_PATCH = "phase-writes"
 T = TypeVar("T")
 
@@ -89,8 +89,10 @@ class ReportingMixin:
             self._pending_started = workflow.now()
 
     async def _alongside(self, work: Coroutine[Any, Any, T], phase: Phase, **changes: Any) -> T:
-        """Write a generating phase while the activity it names already runs: the write is
-        off the critical path. The phase is still stored before the run moves past it."""
+        """Write a generating phase and start the activity it names in the same workflow
+        task. (This saves no time: the SDK sends the activity's command only once the
+        workflow task's local activities, the write among them, have finished. Runs since
+        the patch carried-verify-write have their activity store the phase instead.)"""
         if not workflow.patched(PHASE_WRITES_PATCH):
             await self._transition(ProjectStatus.GENERATING, phase, **changes)
             return await work
