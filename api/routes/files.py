@@ -15,7 +15,12 @@ from api.errors import ERROR_RESPONSES, ApiError, invalid_state
 from api.lifecycle_schemas import FileEntry, FileListing
 from store.models import Project
 
-router = APIRouter(prefix="/projects/{project_id}", tags=["files"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/projects/{project_id}",
+    tags=["files"],
+    responses=ERROR_RESPONSES
+    | {409: ERROR_RESPONSES[400] | {"description": "The files are not ready yet (invalid_state)"}},
+)
 
 
 def file_not_found(path: str) -> ApiError:
