@@ -42,6 +42,7 @@ from workflows.types import (
     TaskPackResult,
     TaskResult,
     TemplateRequest,
+    with_defaults,
 )
 
 # How often a pack's finished tasks are written while it runs (seconds).
@@ -95,9 +96,7 @@ class GenerationActivities(TemplateActivities):
         """Clarify, spec and decompose of a run that waits for nobody: a question nobody
         answered takes the template's default, as the run would give it between the steps."""
         clarified = self.clarify(input.request)
-        answers = dict(input.request.answers)
-        for question in clarified.questions:
-            answers.setdefault(question.id, question.default)
+        answers = with_defaults(input.request.answers, clarified.questions)
         request = input.request.model_copy(update={"answers": answers, "template_digest": clarified.template_digest})
         spec = self.write_spec(SpecInput(request=request, version=input.version, feedback=input.feedback))
         return PrepareResult(request=request, clarified=clarified, spec=spec, plan=self.decompose(request))

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TaskUpdate,
         TemplateRequest,
         VerifyResult,
+        with_defaults,
     )
 
 # Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
@@ -170,7 +171,7 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
         inp = self._input
         clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
         self._questions = clarified.questions
-        if self._questions and inp.wait_for_answers and inp.approved_spec_version is None:
+        if self._questions and inp.waits_for_answers:
             asked = [q.model_dump(mode="json") for q in self._questions]
             await self._transition(
                 ProjectStatus.AWAITING_ANSWERS,
@@ -180,8 +181,7 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
             )
             await workflow.wait_condition(lambda: self._answers_received)
         # Without gates, a question nobody answered takes the template's default.
-        for question in self._questions:
-            self._answers.setdefault(question.id, question.default)
+        self._answers = with_defaults(self._answers, self._questions)
         self._questions = []
         request = self._request(clarified.template_digest)
         spec = await self._spec_and_approval(request)
@@ -209,7 +209,7 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
                 feedback=list(self._feedback),
             )
             created = self._event("spec_version_created", {"version": spec.version})
-            if not inp.require_approval or inp.approved_spec_version is not None:
+            if not inp.waits_for_approval:
                 self._pending_spec = record
                 self._append_pending(created)
                 return spec

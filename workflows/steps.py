@@ -88,9 +88,7 @@ class EngineSteps(ReportingMixin):
     def _waits_for_nobody(self) -> bool:
         """Neither answers nor an approval can hold this run up: its engine steps may run
         back to back."""
-        inp = self._input
-        replayed_approval = inp.approved_spec_version is not None
-        return (not inp.wait_for_answers or replayed_approval) and (not inp.require_approval or replayed_approval)
+        return not self._input.waits_for_answers and not self._input.waits_for_approval
 
     async def _prepare(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
         """Clarify, spec and decompose in one local activity, which also gives unanswered

@@ -95,6 +95,14 @@ class ProjectGenerationInput(BaseModel):
     # (tasks that mostly wait, on a service for instance).
     min_tasks_per_pack: int = Field(default=4, ge=1, le=25)
 
+    @property
+    def waits_for_answers(self) -> bool:
+        return self.wait_for_answers and self.approved_spec_version is None
+
+    @property
+    def waits_for_approval(self) -> bool:
+        return self.require_approval and self.approved_spec_version is None
+
 
 class ArtifactRef(BaseModel):
     key: str
@@ -109,6 +117,14 @@ class QuestionModel(BaseModel):
     options: list[str] | None = None
     default: Any = None
     help: str = ""
+
+
+def with_defaults(answers: dict[str, Any], questions: list[QuestionModel]) -> dict[str, Any]:
+    """The answers, with every question nobody answered at the template's default."""
+    filled = dict(answers)
+    for question in questions:
+        filled.setdefault(question.id, question.default)
+    return filled
 
 
 class EventRecord(BaseModel):
