@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # host:port where the worker serves the Temporal SDK's Prometheus metrics; empty disables.
     worker_metrics_address: str = "127.0.0.1:9464"
+    # Threads (and so activities at once) of one worker process. The engine's activities
+    # are CPU-bound Python and share one interpreter: fewer threads contend less (see
+    # BENCHMARKS.md), more leave room for activities that wait (webhooks, hooks, checks).
+    activity_threads: int = Field(default=16, ge=1, le=256)
     # OpenTelemetry spans across API -> workflow -> activities (Temporal's TracingInterceptor).
     otel_enabled: bool = False
     # A comment line on idle event streams, so proxies and clients see the stream alive.

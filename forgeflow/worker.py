@@ -98,7 +98,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     db = Database(settings.resolved_database_url)
     db.migrate()
     client = await connect(settings, runtime=worker_runtime(settings))
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, db=db, executor=executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.resolved_temporal_address)
         try:
