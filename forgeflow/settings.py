@@ -117,6 +117,18 @@ class Settings(BaseSettings):
         return (self.data_dir / "artifacts").resolve()
 
     @property
+    def run_tuning(self) -> dict[str, Any]:
+        """What every start of a project's workflow carries from these settings (a create
+        and a retry alike): ProjectGenerationInput's fields of the same names."""
+        return {
+            "max_parallel_tasks": self.max_parallel_tasks,
+            "tasks_per_batch": self.tasks_per_batch,
+            "min_tasks_per_pack": self.min_tasks_per_pack,
+            "approval_timeout_seconds": self.approval_timeout.total_seconds(),
+            "task_heartbeat_seconds": self.task_heartbeat_timeout.total_seconds(),
+        }
+
+    @property
     def resolved_temporal_address(self) -> str:
         if self.temporal_address:
             return self.temporal_address
