@@ -126,7 +126,7 @@ class AssemblyActivities(TemplateActivities):
     @activity.defn(name=VERIFY)
     def verify(self, input: AssembleInput) -> VerifyResult:
         with keep_alive():
-            return self._verify(input, self._job(input))
+            return self._verify(input, self._job(input))[0]
 
     @activity.defn(name=EXPORT)
     def export(self, input: AssembleInput) -> ExportResult:
@@ -142,10 +142,11 @@ class AssemblyActivities(TemplateActivities):
             if input.record_first is not None:
                 self._record_first(input.record_first)
             job = self._job(input)
-            verified = self._verify(input, job)
+            verified, hooked = self._verify(input, job)
             if not verified.ok:
                 return AssemblyResult(verification=verified)
-            return AssemblyResult(verification=verified, export=self._export(input, job))
+            # The hooks ran on this same merge already: export takes their tree.
+            return AssemblyResult(verification=verified, export=self._export(input, job, hooked))
 
     def _record_first(self, write: ProjectionInput) -> None:
         if self.projection is None:
@@ -162,14 +163,15 @@ class AssemblyActivities(TemplateActivities):
         template = self._template(input.request)
         return _Job(template, self._context(template, input.request), self._assemble(input))
 
-    def _verify(self, input: AssembleInput, job: _Job) -> VerifyResult:
+    def _verify(self, input: AssembleInput, job: _Job) -> tuple[VerifyResult, _Hooked]:
+        """The verification, and the project as the template's hooks left it."""
         template, merged = job.template, job.assembled.merged
         expected = [p for t in input.plan.tasks for p in t.expected_outputs]
         checks: list[str] = []
         if not self._needs_dir(template, checks=True):
             hooked = self._run_hooks(template, job.context, merged, None)
             result = verify_files(hooked.files, expected)
-            return self._verified(result, hooked, checks)
+            return self._verified(result, hooked, checks), hooked
         with self._scratch() as tmp:
             root = tmp / "project"
             write_tree(merged, root)
@@ -182,7 +184,7 @@ class AssemblyActivities(TemplateActivities):
                 checks.append(f"{'passed' if outcome.ok else 'failed'}: {command}")
                 if not outcome.ok:
                     result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
-        return self._verified(result, hooked, checks)
+        return self._verified(result, hooked, checks), hooked
 
     @staticmethod
     def _verified(result: Verification, hooked: _Hooked, checks: list[str]) -> VerifyResult:
@@ -195,14 +197,18 @@ class AssemblyActivities(TemplateActivities):
             hooks=hooked.hooks,
         )
 
-    def _export(self, input: AssembleInput, job: _Job) -> ExportResult:
-        template, context, assembled = job.template, job.context, job.assembled
-        if self._needs_dir(template, checks=False):
-            with self._scratch() as tmp:
-                write_tree(assembled.merged, tmp / "project")
-                hooked = self._run_hooks(template, context, assembled.merged, tmp / "project")
-        else:
-            hooked = self._run_hooks(template, context, assembled.merged, None)
+    def _hooked(self, job: _Job) -> _Hooked:
+        merged = job.assembled.merged
+        if not self._needs_dir(job.template, checks=False):
+            return self._run_hooks(job.template, job.context, merged, None)
+        with self._scratch() as tmp:
+            write_tree(merged, tmp / "project")
+            return self._run_hooks(job.template, job.context, merged, tmp / "project")
+
+    def _export(self, input: AssembleInput, job: _Job, hooked: _Hooked | None = None) -> ExportResult:
+        template, assembled = job.template, job.assembled
+        if hooked is None:  # else verify ran the hooks on this same merge
+            hooked = self._hooked(job)
         history, repository_bytes = self._history(input, template, assembled, hooked.files if hooked.ran else None)
         project = dict(hooked.files)
         # The run's record travels in the ZIP, outside the git history.

@@ -126,10 +126,21 @@ def test_a_failing_check_fails_verification(tmp_path, together):
     ]
 
 
-def test_one_activity_exports_the_same_bytes_as_two(tmp_path):
+def test_one_activity_exports_the_same_bytes_as_two(tmp_path, monkeypatch):
+    runs: list[str] = []
+    real_run_hook = assembly.run_hook
+
+    def counted(template_path, hook, root, context):
+        runs.append(hook)
+        return real_run_hook(template_path, hook, root, context)
+
+    monkeypatch.setattr(assembly, "run_hook", counted)
     answers = {"project_name": "Same"}
     two = generate(tmp_path / "two", FIXTURES, "hooked-lib", answers, trusted=True)
+    hooks_for_two, runs[:] = len(runs), []
     one = generate(tmp_path / "one", FIXTURES, "hooked-lib", answers, trusted=True, together=True)
+    # The hooks run once for the one activity, where verify and export each ran them.
+    assert hooks_for_two == 2 * len(runs) > 0
     assert one[1] == two[1]
     assert one[2].artifact.sha256 == two[2].artifact.sha256 and one[2].main_sha == two[2].main_sha
     assert one[2].repository.sha256 == two[2].repository.sha256
