@@ -27,8 +27,6 @@ from activities.base import (
     permanent,
     task_commit,
 )
-from activities.projection import ProjectionActivities
-from activities.task_records import until_stored
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, history_bundle
@@ -44,9 +42,9 @@ from workflows.types import (
     AssembleInput,
     AssemblyResult,
     ExportResult,
-    ProjectionInput,
     VerifyResult,
 )
+from workflows.writes import completed_ready_write
 
 
 @dataclass(frozen=True)
@@ -72,9 +70,6 @@ class _Hooked:
 
 
 class AssemblyActivities(TemplateActivities):
-    # Set by the worker: stores a status write the run hands over (AssembleInput.record_first).
-    projection: ProjectionActivities | None = None
-
     def _read(self, key: str) -> bytes:
         with self._artifacts.open(key) as stored:
             return stored.read()
@@ -140,24 +135,18 @@ class AssemblyActivities(TemplateActivities):
         verification passed."""
         with keep_alive():
             if input.record_first is not None:
-                self._record_first(input.record_first)
+                self._store(input.record_first)
             job = self._job(input)
             verified, hooked = self._verify(input, job)
             if not verified.ok:
                 return AssemblyResult(verification=verified)
             # The hooks ran on this same merge already: export takes their tree.
-            return AssemblyResult(verification=verified, export=self._export(input, job, hooked))
-
-    def _record_first(self, write: ProjectionInput) -> None:
-        if self.projection is None:
-            raise permanent("this worker cannot store status writes (no database)")
-        projection = self.projection
-
-        def store() -> None:
-            projection.record_projection(write)
-
-        # A write the database is not there for waits for it, as the run's own writes do.
-        until_stored(store)
+            exported = self._export(input, job, hooked)
+            recorded = None
+            if input.record_last is not None:
+                recorded = completed_ready_write(input.record_last, verified, exported)
+                self._store(recorded)
+            return AssemblyResult(verification=verified, export=exported, recorded=recorded)
 
     def _job(self, input: AssembleInput) -> _Job:
         template = self._template(input.request)

@@ -20,13 +20,14 @@ from typing import Any, ClassVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.projection import ProjectionActivities
 from engine import EngineError
 from engine.context import build_context, validate_answers
 from engine.gitrepo import Files, TaskCommit, branch_name
 from engine.lru import LRU
 from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
-from workflows.types import TaskDefinition, TemplateRequest
+from workflows.types import ProjectionInput, TaskDefinition, TemplateRequest
 
 FORGEFLOW_DIR = ".forgeflow"
 
@@ -98,6 +99,8 @@ class TemplateActivities:
     # One cache for every activity class in the process: the spec, the tasks, verify and
     # export of a run all ask for the same context.
     _contexts: ClassVar[LRU[tuple[str, str, str], dict[str, Any]]] = LRU(32)
+    # Set by the worker: stores the status writes a run hands over with an activity's input.
+    projection: ProjectionActivities | None = None
 
     def __init__(
         self,
@@ -111,6 +114,12 @@ class TemplateActivities:
         self._template_path = template_path
         self._trusted_ids = trusted_ids
         self._work_dir = work_dir
+
+    def _store(self, write: ProjectionInput) -> None:
+        """Store a status write the run handed over (see workflows.writes)."""
+        if self.projection is None:
+            raise permanent("this worker cannot store status writes (no database)")
+        self.projection.store(write)
 
     def _template(self, request: TemplateRequest) -> Template:
         try:

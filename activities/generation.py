@@ -44,6 +44,7 @@ from workflows.types import (
     TemplateRequest,
     with_defaults,
 )
+from workflows.writes import completed_tasks_write
 
 # How often a pack's finished tasks are written while it runs (seconds).
 RECORD_EVERY = 0.25
@@ -99,7 +100,12 @@ class GenerationActivities(TemplateActivities):
         answers = with_defaults(input.request.answers, clarified.questions)
         request = input.request.model_copy(update={"answers": answers, "template_digest": clarified.template_digest})
         spec = self.write_spec(SpecInput(request=request, version=input.version, feedback=input.feedback))
-        return PrepareResult(request=request, clarified=clarified, spec=spec, plan=self.decompose(request))
+        plan = self.decompose(request)
+        recorded = None
+        if input.record_last is not None:
+            recorded = completed_tasks_write(input.record_last, request, spec, plan, input.feedback)
+            self._store(recorded)
+        return PrepareResult(request=request, clarified=clarified, spec=spec, plan=plan, recorded=recorded)
 
     @activity.defn(name=RUN_TASK)
     def run_task(self, input: TaskInput) -> TaskResult:
@@ -204,7 +210,8 @@ class GenerationActivities(TemplateActivities):
         commit = task_commit(task, files)
         try:
             sha = task_commit_sha(base_message=base_message(template), task=commit)
-            packed = zip_bytes(files, root_name="task")  # no files: an empty ZIP, as before
+            # Only verify and export read a task's bundle: stored, not deflated.
+            packed = zip_bytes(files, root_name="task", compress=False)  # no files: an empty ZIP
         except EngineError as exc:
             raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
         key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.zip"

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.task_records import until_stored
 from store.artifacts import ArtifactStore
 from store.db import Database
 from store.lifecycle import (
@@ -38,6 +39,15 @@ class ProjectionActivities:
         except ProjectMissing as exc:
             # The API removed the row because starting the workflow failed.
             raise ApplicationError(str(exc), type="ProjectMissing", non_retryable=True) from exc
+
+    def store(self, write: ProjectionInput) -> None:
+        """A write a run handed over with another activity's input, stored as the run's own
+        writes are; a database that is not there is waited for."""
+
+        def write_it() -> None:
+            self.record_projection(write)
+
+        until_stored(write_it)
 
     def _spec_documents(self, input: ProjectionInput) -> dict[str, str]:
         if input.spec is None:

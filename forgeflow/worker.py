@@ -40,7 +40,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     generation.recorder = TaskRecorder(db, start_delay=settings.task_start_record_seconds)
     assembly = AssemblyActivities(artifacts, **options)
     projection = ProjectionActivities(db, artifacts)
-    assembly.projection = projection
+    generation.projection = assembly.projection = projection
     cipher = load_cipher(settings.secret_key, settings.data_dir)
     webhooks = WebhookActivities(db, cipher, allow_private=settings.webhook_allow_private)
     return [

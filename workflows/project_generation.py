@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         ProjectGenerationInput,
         ProjectGenerationResult,
+        ProjectionInput,
         ProjectStatus,
         QuestionModel,
         SpecInput,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyResult,
         with_defaults,
     )
+    from workflows.writes import export_completed_payload, plan_created_payload, project_ready_payload, spec_record
 
 # Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
 TASK_BATCHES_PATCH = "task-batches"
@@ -107,13 +109,14 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
             await self._webhooks_sent()
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(self._error, type="GenerationFailed", non_retryable=True) from exc
-        await self._transition(
-            ProjectStatus.READY,
-            Phase.DONE,
-            finished=True,
-            artifact=artifact,
-            events=[self._event("project_ready", {"sha256": artifact.sha256, "size": artifact.size})],
-        )
+        if self._status != ProjectStatus.READY:
+            await self._transition(
+                ProjectStatus.READY,
+                Phase.DONE,
+                finished=True,
+                artifact=artifact,
+                events=[self._event("project_ready", project_ready_payload(artifact))],
+            )
         await self._webhooks_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
@@ -121,18 +124,22 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
     async def _generate(self) -> ArtifactRef:
         inp = self._input
         await self._passing(Phase.CLARIFY, started=True)
+        stored: ProjectionInput | None = None  # the tasks-phase write, if the preparation stored it
         if self._waits_for_nobody() and workflow.patched(ONE_PREPARATION_PATCH):
-            request, spec, plan = await self._prepare()
+            request, spec, plan, stored = await self._prepare()
         else:
             request, spec, plan = await self._clarify_spec_and_decompose()
         self._tasks_total = len(plan.tasks)
         self._task_states = {t.id: "pending" for t in plan.tasks}
-        await self._transition(
-            ProjectStatus.GENERATING,
-            Phase.TASKS,
-            plan=plan,
-            events=[self._event("plan_created", {"tasks": len(plan.tasks), "merge_order": plan.merge_order})],
-        )
+        if stored is not None:
+            self._took(stored)
+        else:
+            await self._transition(
+                ProjectStatus.GENERATING,
+                Phase.TASKS,
+                plan=plan,
+                events=[self._event("plan_created", plan_created_payload(plan))],
+            )
         try:
             if len(plan.tasks) > inp.tasks_per_batch and workflow.patched(TASK_BATCHES_PATCH):
                 bundles, commits = await self._run_batches(request, plan.tasks)
@@ -158,12 +165,8 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
 
         assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
         exported = await self._verify_and_export(assemble)
-        self._append_pending(
-            self._event(
-                "export_completed",
-                {**exported.artifact.model_dump(), "files": exported.files, "main_sha": exported.main_sha},
-            )
-        )
+        if self._status != ProjectStatus.READY:  # else verify_and_export stored the ready write
+            self._append_pending(self._event("export_completed", export_completed_payload(exported)))
         return exported.artifact
 
     async def _clarify_spec_and_decompose(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
@@ -202,12 +205,7 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
                 f"spec v{self._spec_version}",
             )
             self._spec_key = spec.documents_key
-            record = SpecRecord(
-                version=spec.version,
-                documents_key=spec.documents_key,
-                answers=request.answers,
-                feedback=list(self._feedback),
-            )
+            record = spec_record(spec, request, list(self._feedback))
             created = self._event("spec_version_created", {"version": spec.version})
             if not inp.waits_for_approval:
                 self._pending_spec = record

@@ -71,6 +71,10 @@ class ReportingMixin:
         key = f"{type}:{self._input.run_number}:{self._events_made}"
         return EventRecord(type=type, key=key, payload=payload, task_id=task_id)
 
+    def _phase_event(self, phase: Phase) -> EventRecord:
+        """A generating phase's entry, as it goes on record."""
+        return self._event("status_changed", {"status": ProjectStatus.GENERATING.value, "phase": phase.value})
+
     def _append_pending(self, event: EventRecord) -> None:
         self._pending_events.append(event)
 
@@ -82,9 +86,7 @@ class ReportingMixin:
         if not workflow.patched(PHASE_WRITES_PATCH):
             await self._transition(ProjectStatus.GENERATING, phase, started=started)
             return
-        self._append_pending(
-            self._event("status_changed", {"status": ProjectStatus.GENERATING.value, "phase": phase.value})
-        )
+        self._append_pending(self._phase_event(phase))
         if started:
             self._pending_started = workflow.now()
 
@@ -117,14 +119,17 @@ class ReportingMixin:
         **extra: Any,
     ) -> None:
         write = self._next_write(status, phase, events, started, finished, artifact, extra)
+        await self._record(write)
+        self._took(write)
+
+    async def _record(self, write: ProjectionInput) -> None:
         await workflow.execute_local_activity(
             RECORD_PROJECTION,
             write,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PROJECTION_RETRY,
-            summary=f"status {status.value} ({phase.value})",
+            summary=f"status {write.status.value} ({write.phase.value})",
         )
-        self._took(write)
 
     def _next_write(
         self,

@@ -26,12 +26,13 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         PrepareInput,
         PrepareResult,
+        ProjectionInput,
         ProjectStatus,
-        SpecRecord,
         SpecResult,
         TemplateRequest,
         VerifyResult,
     )
+    from workflows.writes import completed_ready_write, completed_tasks_write, spec_record
 
 # Engine steps are quick and deterministic; a few retries cover a worker dying.
 ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
@@ -45,6 +46,9 @@ ONE_ASSEMBLY_PATCH = "one-assembly"
 CARRIED_WRITE_PATCH = "carried-verify-write"
 # Marks runs that wait for nobody and so clarify, spec and decompose in one local activity.
 ONE_PREPARATION_PATCH = "one-preparation"
+# Marks runs whose preparation stores the tasks-phase write and whose verify-and-export
+# stores the ready write (workflows.writes): two local activities fewer on the way.
+CARRIED_WRITES_PATCH = "carried-writes"
 
 
 class GenerationFailed(Exception):
@@ -90,30 +94,61 @@ class EngineSteps(ReportingMixin):
         back to back."""
         return not self._input.waits_for_answers and not self._input.waits_for_approval
 
-    async def _prepare(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
+    async def _prepare(self) -> tuple[TemplateRequest, SpecResult, PlanResult, ProjectionInput | None]:
         """Clarify, spec and decompose in one local activity, which also gives unanswered
         questions their defaults; the run records the same phases, spec and events as the
-        steps one by one would."""
+        steps one by one would. Since the patch carried-writes the activity also stores the
+        tasks-phase write, which it returns for the run to take."""
         self._spec_version += 1
+        carried = workflow.patched(CARRIED_WRITES_PATCH)
+        tasks_write = self._tasks_write(self._spec_version) if carried else None
         prepared: PrepareResult = await self._engine(
             PREPARE,
-            PrepareInput(request=self._request(None), version=self._spec_version, feedback=self._feedback),
+            PrepareInput(
+                request=self._request(None),
+                version=self._spec_version,
+                feedback=self._feedback,
+                record_last=tasks_write,
+            ),
             PrepareResult,
             "clarify, spec and decompose",
         )
         self._answers = dict(prepared.request.answers)
         spec = prepared.spec
         self._spec_key = spec.documents_key
+        if tasks_write is not None:
+            stored = prepared.recorded
+            if stored is None:  # as in _verify_and_export: the run stores the same write itself
+                stored = completed_tasks_write(tasks_write, prepared.request, spec, prepared.plan, self._feedback)
+                await self._record(stored)
+            return prepared.request, spec, prepared.plan, stored
         await self._passing(Phase.SPEC)
-        self._pending_spec = SpecRecord(
-            version=spec.version,
-            documents_key=spec.documents_key,
-            answers=prepared.request.answers,
-            feedback=list(self._feedback),
-        )
+        self._pending_spec = spec_record(spec, prepared.request, list(self._feedback))
         self._append_pending(self._event("spec_version_created", {"version": spec.version}))
         await self._passing(Phase.DECOMPOSE)
-        return prepared.request, spec, prepared.plan
+        return prepared.request, spec, prepared.plan, None
+
+    def _tasks_write(self, version: int) -> ProjectionInput:
+        """The write entering the tasks phase with the events the steps one by one make on
+        the way (same order, same keys), for the preparation to complete and store."""
+        events = [
+            self._phase_event(Phase.SPEC),
+            self._event("spec_version_created", {"version": version}),
+            self._phase_event(Phase.DECOMPOSE),
+            self._event("plan_created", {}),
+        ]
+        return self._next_write(ProjectStatus.GENERATING, Phase.TASKS, events, False, False, None, {})
+
+    def _ready_write(self) -> ProjectionInput:
+        """The ready write with the events a passing verification and the export make on
+        the way (same order, same keys), for verify_and_export to complete and store."""
+        events = [
+            self._event("verification_completed", {}),
+            self._phase_event(Phase.EXPORT),
+            self._event("export_completed", {}),
+            self._event("project_ready", {}),
+        ]
+        return self._next_write(ProjectStatus.READY, Phase.DONE, events, False, True, None, {})
 
     async def _verify_and_export(self, assemble: AssembleInput) -> ExportResult:
         """In one activity (patch one-assembly), or, in runs that started before, in two."""
@@ -122,12 +157,22 @@ class EngineSteps(ReportingMixin):
             # The activity stores the verify phase as it starts: no local activity of the
             # run's own holds up its scheduling.
             write = self._next_write(ProjectStatus.GENERATING, Phase.VERIFY, (), False, False, None, {})
-            carried = assemble.model_copy(update={"record_first": write})
+            # Since carried-writes the activity stores the ready write too, once it has
+            # exported: the project is ready for the API as soon as its ZIP is stored.
+            ready = self._ready_write() if workflow.patched(CARRIED_WRITES_PATCH) else None
+            carried = assemble.model_copy(update={"record_first": write, "record_last": ready})
             assembled: AssemblyResult = await self._engine(
                 VERIFY_AND_EXPORT, carried, AssemblyResult, "verify and export"
             )
             self._took(write)
             verified = assembled.verification
+            if ready is not None and verified.ok and assembled.export is not None:
+                stored = assembled.recorded
+                if stored is None:  # a worker from before carried-writes ran the activity
+                    stored = completed_ready_write(ready, verified, assembled.export)
+                    await self._record(stored)
+                self._took(stored)
+                return assembled.export
         elif together:
             assembled = await self._alongside(
                 self._engine(VERIFY_AND_EXPORT, assemble, AssemblyResult, "verify and export"), Phase.VERIFY

@@ -210,6 +210,9 @@ class PrepareInput(BaseModel):
     request: TemplateRequest  # as the client answered, no template digest yet
     version: int  # of the spec
     feedback: list[str] = Field(default_factory=list)
+    # The run's tasks-phase write, less what only the preparation knows (workflows.writes):
+    # the activity completes and stores it, so the run needs no local activity for it.
+    record_last: ProjectionInput | None = None
 
 
 class TaskDefinition(BaseModel):
@@ -235,6 +238,7 @@ class PrepareResult(BaseModel):
     clarified: ClarifyResult
     spec: SpecResult
     plan: PlanResult
+    recorded: ProjectionInput | None = None  # PrepareInput.record_last, completed and stored
 
 
 class TaskInput(BaseModel):
@@ -295,6 +299,9 @@ class AssembleInput(BaseModel):
     # The run's next status write, stored by the activity as it starts: the write costs
     # the run no local activity of its own, and is still stored before the run moves on.
     record_first: ProjectionInput | None = None
+    # The run's ready write, less what only the export knows (workflows.writes): stored
+    # once the export is, so the API shows the project ready one workflow task sooner.
+    record_last: ProjectionInput | None = None
 
 
 class VerifyResult(BaseModel):
@@ -318,6 +325,7 @@ class AssemblyResult(BaseModel):
 
     verification: VerifyResult
     export: ExportResult | None = None
+    recorded: ProjectionInput | None = None  # AssembleInput.record_last, completed and stored
 
 
 class ProjectGenerationResult(BaseModel):

@@ -61,6 +61,23 @@ def test_a_zip_built_in_memory_has_the_bytes_of_the_directory_zip(tmp_path):
     assert zip_bytes(read_tree(tmp_path / "src"), root_name="task") == from_dir.path.read_bytes()
 
 
+def test_a_stored_zip_holds_the_same_entries_uncompressed_and_is_deterministic(tmp_path):
+    make_tree(tmp_path / "src")
+    (tmp_path / "src" / "pkg" / "a-b").write_bytes(bytes(range(256)) * 40)
+    files = read_tree(tmp_path / "src")
+    stored = zip_bytes(files, root_name="task", compress=False)
+    deflated = zip_bytes(files, root_name="task")
+    assert stored == zip_bytes(read_tree(tmp_path / "src"), root_name="task", compress=False)
+    assert len(stored) > len(deflated)
+    with zipfile.ZipFile(io.BytesIO(stored)) as s, zipfile.ZipFile(io.BytesIO(deflated)) as d:
+        assert {i.compress_type for i in s.infolist()} == {zipfile.ZIP_STORED}
+        assert {i.compress_type for i in d.infolist()} == {zipfile.ZIP_DEFLATED}
+        assert [(i.filename, i.external_attr, i.date_time) for i in s.infolist()] == [
+            (i.filename, i.external_attr, i.date_time) for i in d.infolist()
+        ]
+        assert all(s.read(i) == d.read(i.filename) for i in s.infolist())
+
+
 def test_an_empty_file_set_gives_the_empty_zip():
     # The end-of-central-directory record alone: what tasks that render nothing stored.
     empty = zip_bytes({}, root_name="task")

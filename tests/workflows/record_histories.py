@@ -142,6 +142,15 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         sliced = await start("sliced4", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3)
         await sliced.result()
         await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "pack_minimum_slice")
+    if wanted("carried_writes"):
+        # The preparation stores the tasks write, verify-and-export the ready write; a failed
+        # check leaves the ready write the run handed over unused.
+        await save(await start("carriedw", "widget-lib", {"project_name": "Carried Writes"}), "carried_writes")
+        gated = await answered(start, "gated4")
+        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+        await save(gated, "carried_writes_gated")
+        failing = await start("failing", "failing-check-lib", {"project_name": "Failing"})
+        await save(failing, "carried_writes_failed_check")
     if not only:
         await record_all(start, save)
 
@@ -194,6 +203,7 @@ async def main() -> None:
             database_url=f"sqlite:///{tmp}/f.db",
             task_queue=f"rec-{uuid.uuid4().hex[:8]}",
             template_path=str(FIXTURES),
+            trusted_templates="failing-check-lib",
         )
         db = Database(settings.resolved_database_url)
         db.migrate()

@@ -18,16 +18,22 @@ from temporalio.service import RPCError
 
 from forgeflow.worker import build_activities, build_worker
 from store.artifacts import LocalArtifactStore
-from store.lifecycle import get_run, list_events, list_tasks
+from store.lifecycle import get_run, list_events, list_spec_versions, list_tasks
 from store.projects import get_project
 from tests.workflows.conftest import activities_with_task
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
+    PREPARE,
     RUN_TASK,
+    VERIFY_AND_EXPORT,
     AnswersUpdate,
     ApprovalUpdate,
+    AssembleInput,
+    AssemblyResult,
     Phase,
+    PrepareInput,
+    PrepareResult,
     ProjectGenerationInput,
     ProjectStatus,
     RegenerateUpdate,
@@ -39,13 +45,15 @@ TEMPLATE = "widget-lib"
 
 async def start(client, settings, project_id, owner, **overrides):
     workflow_input = ProjectGenerationInput(
-        project_id=project_id,
-        owner=owner,
-        name="Widget Lib",
-        slug="widget_lib",
-        template=TEMPLATE,
-        answers={"project_name": "Widget Lib"},
-        **overrides,
+        **{
+            "project_id": project_id,
+            "owner": owner,
+            "name": "Widget Lib",
+            "slug": "widget_lib",
+            "template": TEMPLATE,
+            "answers": {"project_name": "Widget Lib"},
+            **overrides,
+        }
     )
     return await client.start_workflow(
         ProjectGenerationWorkflow.run,
@@ -106,8 +114,29 @@ async def test_every_phase_is_on_record_in_order_with_fewer_writes(client, worke
     kinds = [e.type for e in events if e.task_id is None]
     assert kinds.index("spec_version_created") < kinds.index("plan_created") < kinds.index("verification_completed")
     assert kinds.index("verification_completed") < kinds.index("export_completed") < kinds.index("project_ready")
-    # Stored in three status writes of the run's own (tasks, ready) and one carried by the
-    # verify-and-export activity, instead of one local activity a phase.
+    # The writes the activities completed carry what the run would have written itself.
+    by_type = {e.type: e for e in events if e.task_id is None}
+    ready = await handle.result()
+    with db.session() as session:
+        run = get_run(session, project_id=project_id, number=1)
+        assert run is not None and run.verification["ok"] is True
+        tasks = list_tasks(session, run_id=run.id)
+        project = get_project(session, project_id=project_id, owner_id=key.owner_id)
+        assert project is not None and project.status == "ready"
+        assert project.artifact_sha256 == ready.artifact.sha256
+        assert [v.version for v in list_spec_versions(session, project_id=project_id)] == [1]
+    assert by_type["plan_created"].payload["tasks"] == len(tasks) > 0
+    assert {t.status for t in tasks} == {"succeeded"}
+    assert by_type["verification_completed"].payload["ok"] is True
+    assert by_type["export_completed"].payload["sha256"] == ready.artifact.sha256
+    assert len(by_type["export_completed"].payload["main_sha"]) == 40
+    assert by_type["project_ready"].payload == {"sha256": ready.artifact.sha256, "size": ready.artifact.size}
+    # The run's own events are stored in the order it numbered them, each number once.
+    numbers = [int(e.dedup_key.rsplit(":", 1)[1]) for e in events if e.task_id is None]
+    assert numbers == sorted(set(numbers))
+    # Every write is carried by an activity that had the data anyway (prepare: the tasks
+    # phase; verify_and_export: verify, then ready): the run's only local activity left is
+    # prepare itself, where there was one a phase.
     history = await handle.fetch_history()
     activity_types = [
         e.activity_task_scheduled_event_attributes.activity_type.name
@@ -117,7 +146,78 @@ async def test_every_phase_is_on_record_in_order_with_fewer_writes(client, worke
     assert "verify_and_export" in activity_types and "verify" not in activity_types
     markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
     local_activities = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
-    assert len(local_activities) == 3  # prepare, the tasks write, the ready write
+    assert len(local_activities) == 1
+
+
+async def test_activities_from_before_carried_writes_leave_the_writes_to_the_run(client, settings, db, project_row):
+    """A worker without carried writes may run verify_and_export during an upgrade (and,
+    in principle, prepare): the run then stores the same completed writes itself."""
+    activities = build_activities(settings, db)
+    generation = next(a.__self__ for a in activities if a.__name__ == "prepare")
+    assembly = next(a.__self__ for a in activities if a.__name__ == "verify_and_export")
+
+    @activity.defn(name=PREPARE)
+    def prepare_before(input: PrepareInput) -> PrepareResult:
+        return generation.prepare(input.model_copy(update={"record_last": None}))
+
+    @activity.defn(name=VERIFY_AND_EXPORT)
+    def verify_and_export_before(input: AssembleInput) -> AssemblyResult:
+        return assembly.verify_and_export(input.model_copy(update={"record_last": None}))
+
+    replaced = [a for a in activities if a.__name__ not in ("prepare", "verify_and_export")]
+    key, project_id = project_row()
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        worker = build_worker(
+            client, settings, db=db, executor=executor, activities=[*replaced, prepare_before, verify_and_export_before]
+        )
+        async with worker:
+            handle = await start(client, settings, project_id, key.owner)
+            result = await handle.result()
+    assert result.status == ProjectStatus.READY
+    with db.session() as session:
+        project = get_project(session, project_id=project_id, owner_id=key.owner_id)
+        assert project is not None and project.status == "ready"
+        assert project.artifact_sha256 == result.artifact.sha256
+        events = list_events(session, project_id=project_id, after=0, limit=1000)
+        assert [v.version for v in list_spec_versions(session, project_id=project_id)] == [1]
+    phases = [e.payload["phase"] for e in events if e.type == "status_changed"]
+    assert phases == ["clarify", "spec", "decompose", "tasks", "verify", "export", "done"]
+    by_type = {e.type: e for e in events if e.task_id is None}
+    assert by_type["project_ready"].payload == {"sha256": result.artifact.sha256, "size": result.artifact.size}
+    assert by_type["plan_created"].payload["tasks"] > 0
+    history = await handle.fetch_history()
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    local = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert len(local) == 3  # prepare, then the run's own tasks and ready writes
+
+
+async def test_a_failed_verification_fails_the_run_and_nothing_is_ready(client, settings, db, project_row):
+    """The ready write the run hands to verify_and_export is stored only if the export was;
+    a failed check leaves the project failed, with the verification on record."""
+    trusted = settings.model_copy(update={"trusted_templates": "failing-check-lib"})
+    key, project_id = project_row()
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with build_worker(client, trusted, db=db, executor=executor):
+            handle = await start(
+                client,
+                settings,
+                project_id,
+                key.owner,
+                template="failing-check-lib",
+                answers={"project_name": "Failing"},
+            )
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+    with db.session() as session:
+        project = get_project(session, project_id=project_id, owner_id=key.owner_id)
+        assert project is not None and project.status == "failed" and project.artifact_key is None
+        assert project.error_message.startswith("Verification failed")
+        assert "the check says no" in project.error_message
+        run = get_run(session, project_id=project_id, number=1)
+        assert run is not None and run.verification["ok"] is False
+        kinds = [e.type for e in list_events(session, project_id=project_id, after=0, limit=1000)]
+    assert "verification_completed" in kinds and "project_failed" in kinds
+    assert "export_completed" not in kinds and "project_ready" not in kinds
 
 
 async def test_a_second_start_attaches_to_the_same_run(client, worker, settings, project_row):

@@ -54,6 +54,9 @@ def test_every_path_has_a_recorded_history():
         "carried_verify_write",
         "pack_minimum",
         "pack_minimum_slice",
+        "carried_writes",
+        "carried_writes_gated",
+        "carried_writes_failed_check",
     }
 
 
