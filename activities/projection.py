@@ -17,7 +17,7 @@ from store.lifecycle import (
     ensure_run,
     ensure_tasks,
     record_spec_version,
-    update_task,
+    update_tasks,
 )
 from store.models import Project
 from store.projects import Projection, ProjectMissing, apply_projection
@@ -120,15 +120,11 @@ class ProjectionActivities:
             ensure_tasks(session, run=run, project_id=input.project_id, definitions=run.dag["nodes"])
         if input.verification is not None:
             run.verification = input.verification.model_dump(mode="json")
-        for change in input.task_updates:
-            update_task(
-                session,
-                run_id=run.id,
-                key=change.task_id,
-                status=change.status,
-                error=change.error,
-                finished_at=input.at,
-            )
+        if input.task_updates:
+            changes = [
+                (c.task_id, {"status": c.status, "error": c.error, "finished_at": input.at}) for c in input.task_updates
+            ]
+            update_tasks(session, run_id=run.id, changes=changes)
         if input.close_tasks is not None:
             close_open_tasks(session, run_id=run.id, status=input.close_tasks, at=input.at)
         append_events(

@@ -25,7 +25,7 @@ from temporalio import activity
 
 from activities.later import LATER, Call
 from store.db import Database
-from store.lifecycle import NewEvent, append_events, update_task
+from store.lifecycle import NewEvent, append_events, update_tasks
 from store.models import Project, Run
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
@@ -90,8 +90,8 @@ class TaskRecorder:
                 run_id = self._run_id(session, request) if seq is not None else None
                 if seq is None or run_id is None:
                     return  # the project or its run is gone: nothing to record against
-                for task, _events, values in rows:
-                    update_task(session, run_id=run_id, key=task.id, only_from=OPEN, **values)
+                changes = [(task.id, values) for task, _events, values in rows]
+                update_tasks(session, run_id=run_id, changes=changes, only_from=OPEN)
                 events = [event for _task, task_events, _values in rows for event in task_events]
                 append_events(session, project_id=request.project_id, events=events, at=now, locked_seq=seq)
 

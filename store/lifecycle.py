@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Event, Project, Run, SpecVersion, Task
@@ -142,10 +143,25 @@ def get_task(session: Session, *, run_id: int, key: str) -> Task | None:
 def update_task(session: Session, *, run_id: int, key: str, only_from: tuple[str, ...] = (), **values: Any) -> None:
     """Change one task row; with ``only_from``, only while its status is one of those (so a
     late retry never turns a finished task back into a running one)."""
-    stmt = update(Task).where(Task.run_id == run_id, Task.key == key)
-    if only_from:
-        stmt = stmt.where(Task.status.in_(only_from))
-    session.execute(stmt.values(**values))
+    update_tasks(session, run_id=run_id, changes=[(key, values)], only_from=only_from)
+
+
+def update_tasks(
+    session: Session, *, run_id: int, changes: Sequence[tuple[str, dict[str, Any]]], only_from: tuple[str, ...] = ()
+) -> None:
+    """:func:`update_task` for several rows (key, new values): one Core statement for the
+    rows that change the same columns, executed for all of them at once. This runs for
+    every task of every run, and the ORM's per-statement work was most of its cost."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for key, values in changes:
+        params = {"b_run_id": run_id, "b_key": key, **{f"v_{name}": value for name, value in values.items()}}
+        groups.setdefault(tuple(sorted(values)), []).append(params)
+    table = cast(Table, Task.__table__)
+    for columns, rows in groups.items():
+        stmt = update(table).where(table.c.run_id == bindparam("b_run_id"), table.c.key == bindparam("b_key"))
+        if only_from:  # not IN (...): an expanding parameter cannot be executed for many rows
+            stmt = stmt.where(or_(*(table.c.status == status for status in only_from)))
+        session.execute(stmt.values({name: bindparam(f"v_{name}") for name in columns}), rows)
 
 
 def close_open_tasks(session: Session, *, run_id: int, status: str, at: datetime) -> None:
