@@ -10,7 +10,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.base import Pulse, TemplateActivities, base_message, permanent, task_commit
+from activities.base import RUNS_KEPT, Pulse, TemplateActivities, base_message, permanent, task_commit
 from activities.task_records import PendingStart, TaskRecorder
 from engine import EngineError
 from engine.archive import zip_bytes
@@ -55,7 +55,7 @@ class GenerationActivities(TemplateActivities):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._memo: LRU[tuple[str, str, str], Any] = LRU(32)
+        self._memo: LRU[tuple[str, str, str], Any] = LRU(2 * RUNS_KEPT)  # a plan and an ownership a run
 
     @activity.defn(name=CLARIFY)
     def clarify(self, request: TemplateRequest) -> ClarifyResult:

@@ -88,3 +88,22 @@ def test_the_bundle_is_the_zip_of_the_rendered_directory_and_the_commit_is_gits(
             tmp_path / "git" / task.slug, base_message=base_message(template), task=task_commit(task, out)
         )
         assert result.commit_sha == real
+
+
+def test_a_worker_with_many_runs_in_flight_builds_each_runs_context_once(acts, monkeypatch):
+    # 200 projects at once on one worker: each run's tasks reuse its context and plan.
+    import activities.base
+    import activities.generation
+
+    builds, plans = [], []
+    real_build, real_decompose = activities.base.build_context, activities.generation.decompose
+    monkeypatch.setattr(activities.base, "build_context", lambda *a: builds.append(1) or real_build(*a))
+    monkeypatch.setattr(activities.generation, "decompose", lambda *a: plans.append(1) or real_decompose(*a))
+    env = ActivityEnvironment()
+    requests = [request(project_name=f"Widget {n}") for n in range(200)]
+    for req in requests:
+        env.run(acts.decompose, req)
+    for req in requests:
+        plan = env.run(acts.decompose, req)
+        env.run(acts.run_task, TaskInput(request=req, task=plan.tasks[0], total_tasks=len(plan.tasks)))
+    assert len(builds) == len(plans) == 200
