@@ -27,6 +27,8 @@ from activities.base import (
     permanent,
     task_commit,
 )
+from activities.later import Deferred
+from activities.task_records import START_RECORD_DELAY
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, history_bundle
@@ -42,9 +44,28 @@ from workflows.types import (
     AssembleInput,
     AssemblyResult,
     ExportResult,
+    ProjectionInput,
     VerifyResult,
 )
 from workflows.writes import completed_ready_write
+
+# How long verifying may take before its phase is stored on its own (as a task's start).
+VERIFY_RECORD_DELAY = START_RECORD_DELAY
+
+
+class _DeferredWrite:
+    """A write stored on the delayed-call thread after VERIFY_RECORD_DELAY unless
+    ``unstored`` comes first, which hands it to the caller to store (once)."""
+
+    def __init__(self, owner: TemplateActivities, write: ProjectionInput | None) -> None:
+        self._write = write
+        self._deferred = Deferred(VERIFY_RECORD_DELAY, lambda: owner._store(write)) if write is not None else None
+
+    def unstored(self) -> list[ProjectionInput]:
+        deferred, self._deferred = self._deferred, None
+        if deferred is None or self._write is None or deferred.take():
+            return []
+        return [self._write]
 
 
 @dataclass(frozen=True)
@@ -133,20 +154,25 @@ class AssemblyActivities(TemplateActivities):
         """Both on one merge of the task bundles, in one activity: a run pays one round
         trip and one workflow task for them, not two. Nothing is exported unless
         verification passed."""
-        with keep_alive():
-            if input.record_first is not None:
-                self._store(input.record_first)
-            job = self._job(input)
-            verified, hooked = self._verify(input, job)
-            if not verified.ok:
-                return AssemblyResult(verification=verified)
-            # The hooks ran on this same merge already: export takes their tree.
-            exported = self._export(input, job, hooked)
-            recorded = None
-            if input.record_last is not None:
-                recorded = completed_ready_write(input.record_last, verified, exported)
-                self._store(recorded)
-            return AssemblyResult(verification=verified, export=exported, recorded=recorded)
+        # The verify phase goes on record once verifying has taken VERIFY_RECORD_DELAY; a
+        # quicker run stores it with the ready write, in one transaction. Either way it is
+        # stored before the activity ends.
+        verify_write = _DeferredWrite(self, input.record_first)
+        try:
+            with keep_alive():
+                job = self._job(input)
+                verified, hooked = self._verify(input, job)
+                if not verified.ok:
+                    return AssemblyResult(verification=verified)
+                # The hooks ran on this same merge already: export takes their tree.
+                exported = self._export(input, job, hooked)
+                recorded = None
+                if input.record_last is not None:
+                    recorded = completed_ready_write(input.record_last, verified, exported)
+                self._store(*verify_write.unstored(), *([recorded] if recorded else []))
+                return AssemblyResult(verification=verified, export=exported, recorded=recorded)
+        finally:
+            self._store(*verify_write.unstored())
 
     def _job(self, input: AssembleInput) -> _Job:
         template = self._template(input.request)

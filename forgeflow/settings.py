@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     tasks_per_batch: int = Field(default=250, ge=1, le=2000)
     # Tasks ready together share an activity at least this many at a time (see
     # workflows.dag.run_dag_packed); 1 spreads them over every free slot.
-    min_tasks_per_pack: int = Field(default=4, ge=1, le=25)
+    min_tasks_per_pack: int = Field(default=8, ge=1, le=25)
     # Largest request body the API reads; bigger ones are refused with 413 unread.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # A task still running after this long has its start written on its own; quicker ones

@@ -15,7 +15,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.reporting import describe
     from workflows.review import ReviewHandlers
     from workflows.steps import ONE_PREPARATION_PATCH, EngineSteps, GenerationFailed
-    from workflows.task_batch import PACK_MINIMUM_PATCH, TASK_FAILED, TASK_PACKS_PATCH, BatchRunner
+    from workflows.task_batch import (
+        EVEN_PACKS_PATCH,
+        PACK_MINIMUM_PATCH,
+        TASK_FAILED,
+        TASK_PACKS_PATCH,
+        BatchRunner,
+    )
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
@@ -148,7 +154,10 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
                 if workflow.patched(TASK_PACKS_PATCH):
                     pack = partial(self._run_pack, request)
                     least = inp.min_tasks_per_pack if workflow.patched(PACK_MINIMUM_PATCH) else 1
-                    results = await run_dag_packed(plan.tasks, inp.max_parallel_tasks, pack, may_start, min_pack=least)
+                    even = workflow.patched(EVEN_PACKS_PATCH)
+                    results = await run_dag_packed(
+                        plan.tasks, inp.max_parallel_tasks, pack, may_start, min_pack=least, even=even
+                    )
                 else:
                     one = partial(self._run_task, request)
                     results = await run_dag(plan.tasks, inp.max_parallel_tasks, one, may_start)

@@ -41,6 +41,8 @@ TASK_FAILED = "TaskFailed"
 TASK_PACKS_PATCH = "task-packs"
 # Marks runs whose packs hold at least min_tasks_per_pack tasks where that many are ready.
 PACK_MINIMUM_PATCH = "pack-minimum"
+# Marks runs whose ready tasks go to as few packs as the minimum allows, of even sizes.
+EVEN_PACKS_PATCH = "even-packs"
 
 
 async def execute_task(request: TemplateRequest, task: TaskDefinition, total: int, heartbeat: float) -> TaskResult:
@@ -131,7 +133,12 @@ class TaskBatchWorkflow:
             if workflow.patched(TASK_PACKS_PATCH):
                 least = input.min_pack if workflow.patched(PACK_MINIMUM_PATCH) else 1
                 results = await run_dag_packed(
-                    input.tasks, input.max_parallel, pack, lambda: not self._paused, min_pack=least
+                    input.tasks,
+                    input.max_parallel,
+                    pack,
+                    lambda: not self._paused,
+                    min_pack=least,
+                    even=workflow.patched(EVEN_PACKS_PATCH),
                 )
             else:
                 results = await run_dag(input.tasks, input.max_parallel, one, lambda: not self._paused)

@@ -89,11 +89,11 @@ class ProjectGenerationInput(BaseModel):
     # history grows with the plan (about six events per task; the server warns at 10,240).
     tasks_per_batch: int = Field(default=250, ge=1, le=2000)
     # Tasks ready together go at least this many to an activity. A task of the built-in
-    # engine takes milliseconds of one interpreter's time, so four of them one after
-    # another in one activity finish sooner than four activities side by side in one
-    # worker, and cost one round trip instead of four. 1: spread over every free slot
-    # (tasks that mostly wait, on a service for instance).
-    min_tasks_per_pack: int = Field(default=4, ge=1, le=25)
+    # engine takes about a millisecond of one interpreter's time, and an activity costs the
+    # run a round trip and a workflow task (about 10 ms here): eight tasks one after
+    # another in one activity finish sooner than side by side in one worker. 1: spread
+    # over every free slot (tasks that mostly wait, on a service for instance).
+    min_tasks_per_pack: int = Field(default=8, ge=1, le=25)
 
     @property
     def waits_for_answers(self) -> bool:

@@ -16,7 +16,7 @@ def test_tuning_settings_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("FORGEFLOW_ACTIVITY_THREADS")
     monkeypatch.delenv("FORGEFLOW_MIN_TASKS_PER_PACK")
     defaults = Settings()
-    assert (defaults.activity_threads, defaults.min_tasks_per_pack) == (16, 4)
+    assert (defaults.activity_threads, defaults.min_tasks_per_pack) == (16, 8)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.schemas import FLAG_FIELDS
 from forgeflow.settings import Settings
 from forgeflow.worker import build_worker
 from store.db import Database
@@ -151,6 +152,13 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await save(gated, "carried_writes_gated")
         failing = await start("failing", "failing-check-lib", {"project_name": "Failing"})
         await save(failing, "carried_writes_failed_check")
+    if wanted("even_packs"):
+        # Nine tasks ready together, minimum four: packs of five and four.
+        flags = {"project_name": "Even Packs", **{flag: "y" for flag in FLAG_FIELDS}}
+        await save(await start("even", "djass-saas", flags, min_tasks_per_pack=4), "even_packs")
+        sliced = await start("sliced5", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3)
+        await sliced.result()
+        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "even_packs_slice")
     if not only:
         await record_all(start, save)
 

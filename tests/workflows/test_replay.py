@@ -28,6 +28,7 @@ RECORDED_IDS = {
     "batched_tasks": "project-1",
     "task_packs_slice": "project-2-run-1-tasks-1",
     "pack_minimum_slice": "project-2-run-1-tasks-1",
+    "even_packs_slice": "project-2-run-1-tasks-1",
 }
 
 
@@ -57,6 +58,8 @@ def test_every_path_has_a_recorded_history():
         "carried_writes",
         "carried_writes_gated",
         "carried_writes_failed_check",
+        "even_packs",
+        "even_packs_slice",
     }
 
 

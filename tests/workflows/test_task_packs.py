@@ -3,12 +3,15 @@ tasks holds, the project is the same, a retried pack records each task once."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
+from api.schemas import FLAG_FIELDS
+from engine.templates import DEFAULT_TEMPLATE_ID
 from forgeflow.worker import build_worker
 from store.lifecycle import list_events
 from tests.workflows.conftest import activities_with_task
@@ -102,3 +105,40 @@ async def test_a_retried_pack_records_each_task_once(client, settings, db, proje
         events = list_events(session, project_id=project_id, after=0, limit=1000)
     succeeded = [e.task_id for e in events if e.type == "task_succeeded"]
     assert sorted(succeeded) == sorted(set(succeeded)) and len(succeeded) == tasks
+
+
+async def pack_sizes(handle) -> list[int]:
+    """The number of tasks each task activity of the run was given, in scheduling order."""
+    history = await handle.fetch_history()
+    sizes = []
+    for e in history.events:
+        if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attrs = e.activity_task_scheduled_event_attributes
+        if attrs.activity_type.name in (RUN_TASK, RUN_TASKS):
+            payload = json.loads(attrs.input.payloads[0].data)
+            sizes.append(len(payload["tasks"]) if attrs.activity_type.name == RUN_TASKS else 1)
+    return sizes
+
+
+async def test_ready_tasks_go_to_as_few_even_packs_as_the_minimum_allows(client, worker, settings, project_row):
+    # The built-in template with every flag on: 1 task, then 9 ready together, then 4.
+    answers = {"project_name": "Even Packs", **{flag: "y" for flag in FLAG_FIELDS}}
+    sizes = {}
+    for least in (4, 8):
+        key, project_id = project_row()
+        handle = await start(
+            client,
+            settings,
+            project_id,
+            key.owner,
+            template=DEFAULT_TEMPLATE_ID,
+            answers=answers,
+            max_parallel_tasks=4,
+            min_tasks_per_pack=least,
+        )
+        assert (await handle.result()).status == ProjectStatus.READY
+        sizes[least] = await pack_sizes(handle)
+    # Nine ready with a minimum of four: five and four (not four, four and one).
+    assert sorted(sizes[4]) == [1, 4, 4, 5], sizes
+    assert sizes[8] == [1, 9, 4], sizes
