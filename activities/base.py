@@ -120,11 +120,13 @@ class TemplateActivities:
         self._trusted_ids = trusted_ids
         self._work_dir = work_dir
 
-    def _store(self, write: ProjectionInput) -> None:
-        """Store a status write the run handed over (see workflows.writes)."""
+    def _store(self, *writes: ProjectionInput) -> None:
+        """Store status writes the run handed over (see workflows.writes), in one transaction."""
+        if not writes:
+            return
         if self.projection is None:
             raise permanent("this worker cannot store status writes (no database)")
-        self.projection.store(write)
+        self.projection.store(*writes)
 
     def _template(self, request: TemplateRequest) -> Template:
         try:

@@ -7,6 +7,7 @@ pack's wall time, waiting for new threads to start)."""
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import logging
@@ -65,3 +66,33 @@ class Later:
 
 
 LATER = Later()
+
+
+class Deferred:
+    """``fn``, called on the delayed-call thread ``delay`` seconds from now unless ``take``
+    comes first. ``take`` says whether it was called; if not, the owner does the work
+    itself, with its own (one transaction for two writes, say). It runs in the creator's
+    context, so an activity's heartbeats still work from the delayed-call thread."""
+
+    def __init__(self, delay: float, fn: Callable[[], object]) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._taken = self._done = False
+        context = contextvars.copy_context()
+        self._call = LATER.call(delay, lambda: context.run(self._fire))
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._taken:
+                return
+            try:
+                self._fn()
+                self._done = True
+            except Exception:  # the owner does it at take
+                log.exception("a deferred call failed")
+
+    def take(self) -> bool:
+        self._call.cancel()
+        with self._lock:
+            self._taken = True
+            return self._done

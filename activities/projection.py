@@ -31,23 +31,26 @@ class ProjectionActivities:
 
     @activity.defn(name=RECORD_PROJECTION)
     def record_projection(self, input: ProjectionInput) -> bool:
-        documents = self._spec_documents(input)
+        return self._write([input])[0]
+
+    def store(self, *writes: ProjectionInput) -> None:
+        """Writes a run handed over with another activity's input, stored in order in one
+        transaction, as the run's own writes are; a database that is not there is waited for."""
+
+        def write_them() -> None:
+            self._write(list(writes))
+
+        until_stored(write_them)
+
+    def _write(self, writes: list[ProjectionInput]) -> list[bool]:
+        documents = [self._spec_documents(write) for write in writes]
         try:
             # The write lock: event numbers are handed out under it (see append_events).
             with self._db.session(write_lock=True) as session:
-                return self._apply(session, input, documents)
+                return [self._apply(session, w, d) for w, d in zip(writes, documents, strict=True)]
         except ProjectMissing as exc:
             # The API removed the row because starting the workflow failed.
             raise ApplicationError(str(exc), type="ProjectMissing", non_retryable=True) from exc
-
-    def store(self, write: ProjectionInput) -> None:
-        """A write a run handed over with another activity's input, stored as the run's own
-        writes are; a database that is not there is waited for."""
-
-        def write_it() -> None:
-            self.record_projection(write)
-
-        until_stored(write_it)
 
     def _spec_documents(self, input: ProjectionInput) -> dict[str, str]:
         if input.spec is None:

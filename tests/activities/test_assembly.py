@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,14 +18,21 @@ from temporalio.testing import ActivityEnvironment
 from activities import assembly
 from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
+from activities.projection import ProjectionActivities
 from engine.archive import zip_bytes
 from engine.render import files_under
 from engine.templates import load_template
 from engine.tree import FileData, write_tree
 from store.artifacts import LocalArtifactStore
+from store.lifecycle import list_events
+from store.projects import create_project, get_project
 from workflows.types import (
     AssembleInput,
+    EventRecord,
+    Phase,
     PlanResult,
+    ProjectionInput,
+    ProjectStatus,
     SpecInput,
     SpecResult,
     TaskDefinition,
@@ -34,9 +43,9 @@ from workflows.types import (
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
 
 
-def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool, together: bool = False):
-    """Run every activity of a generation in order, as the workflow would: verify and export
-    as two activities, or (``together``) as the one ``verify_and_export``."""
+def assembly_input(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool):
+    """Every activity of a generation before verify and export, in order, as the workflow
+    runs them: the store, the assembly activities, the environment and their input."""
     options = {
         "template_path": str(template_dir),
         "trusted_ids": frozenset({template}) if trusted else frozenset(),
@@ -56,6 +65,12 @@ def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted
         commits={r.task_id: r.commit_sha for r in results},
         spec=spec,
     )
+    return store, asm, env, assemble
+
+
+def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool, together: bool = False):
+    """Verify and export as two activities, or (``together``) as the one ``verify_and_export``."""
+    store, asm, env, assemble = assembly_input(tmp_path, template_dir, template, answers, trusted)
     if together:
         assembled = env.run(asm.verify_and_export, assemble)
         return store, assembled.verification, assembled.export
@@ -198,3 +213,80 @@ def test_the_project_is_written_to_disk_only_for_hooks_and_checks(tmp_path, monk
     _store, verified, exported = generate(tmp_path, FIXTURES, template, {}, trusted=trusted)
     assert verified.ok and exported is not None
     assert len(written) == writes  # verify and export each, for the hooks (and verify's checks)
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["quick", "slow"])
+def test_the_verify_phase_goes_on_record_with_the_ready_write_unless_verifying_takes_long(
+    tmp_path, db, make_key, monkeypatch, slow
+):
+    """A quick verify costs no transaction of its own; a slow one (a check that takes a
+    while) shows its phase while it runs. Both end with every event on record."""
+    templates = tmp_path / "templates"
+    shutil.copytree(FIXTURES / "hooked-lib", templates / "hooked-lib")
+    if slow:
+        manifest = templates / "hooked-lib" / "forgeflow.yaml"
+        manifest.write_text(manifest.read_text().replace("import app", "import time; time.sleep(0.6)"))
+    monkeypatch.setattr(assembly, "VERIFY_RECORD_DELAY", 0.15)
+    key = make_key()
+    with db.session(write_lock=True) as session:
+        project = create_project(
+            session,
+            owner_id=key.owner_id,
+            quota=10,
+            name="H",
+            slug="h",
+            description="",
+            template="hooked-lib",
+            input_payload={},
+        )
+    store, asm, env, assemble = assembly_input(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, True)
+    asm.projection = ProjectionActivities(db, store)
+    real_store, stored = asm.projection.store, []
+
+    def spy(*writes):
+        real_store(*writes)
+        stored.append(([w.phase.value for w in writes], time.monotonic()))
+
+    asm.projection.store = spy  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    pid, event = project.id, lambda kind, n: EventRecord(type=kind, key=f"{kind}:1:{n}", payload={})
+    first = ProjectionInput(
+        project_id=pid,
+        seq=1,
+        status=ProjectStatus.GENERATING,
+        phase=Phase.VERIFY,
+        at=now,
+        started_at=now,
+        events=[event("status_changed", 1)],
+    )
+    last = ProjectionInput(
+        project_id=pid,
+        seq=2,
+        status=ProjectStatus.READY,
+        phase=Phase.DONE,
+        at=now,
+        finished_at=now,
+        events=[
+            event("verification_completed", 2),
+            event("export_completed", 3),
+            event("project_ready", 4),
+            event("status_changed", 5),
+        ],
+    )
+    assembled = env.run(asm.verify_and_export, assemble.model_copy(update={"record_first": first, "record_last": last}))
+    finished = time.monotonic()
+    assert assembled.verification.ok and assembled.recorded is not None
+    if slow:
+        assert [phases for phases, _at in stored] == [["verify"], ["done"]]
+        assert finished - stored[0][1] > 0.3, "the verify phase was on record while the check ran"
+    else:
+        assert [phases for phases, _at in stored] == [["verify", "done"]]
+    with db.session() as session:
+        row = get_project(session, project_id=pid, owner_id=key.owner_id)
+        kinds = [e.type for e in list_events(session, project_id=pid, after=0, limit=100)]
+    assert row is not None and (row.status, row.phase, row.artifact_sha256) == (
+        "ready",
+        "done",
+        assembled.export.artifact.sha256,
+    )
+    assert kinds == ["status_changed", "verification_completed", "export_completed", "project_ready", "status_changed"]

@@ -4,8 +4,9 @@ call does not stop the ones after it."""
 from __future__ import annotations
 
 import threading
+import time
 
-from activities.later import Later
+from activities.later import Deferred, Later
 
 
 def test_calls_run_in_due_order_and_called_off_ones_never_run():
@@ -30,3 +31,25 @@ def test_one_thread_serves_every_call():
     later.call(0.05, done.set)
     assert done.wait(5)
     assert len(threads) == 20 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
+
+
+def test_a_deferred_call_taken_in_time_never_runs_and_one_taken_late_ran_once():
+    calls = []
+    early = Deferred(0.2, lambda: calls.append("early"))
+    assert early.take() is False
+    late = Deferred(0.01, lambda: calls.append("late"))
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert late.take() is True
+    time.sleep(0.3)  # past the early one's due time
+    assert calls == ["late"]
+
+
+def test_a_deferred_call_that_failed_is_left_to_its_owner():
+    def fail():
+        raise RuntimeError("database away")
+
+    failing = Deferred(0.01, fail)
+    time.sleep(0.1)
+    assert failing.take() is False
