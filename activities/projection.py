@@ -19,7 +19,6 @@ from store.lifecycle import (
     record_spec_version,
     update_tasks,
 )
-from store.models import Project
 from store.projects import Projection, ProjectMissing, apply_projection
 from workflows.types import RECORD_PROJECTION, ProjectionInput
 
@@ -78,10 +77,10 @@ class ProjectionActivities:
                 artifact_key=artifact.key if artifact else None,
                 artifact_sha256=artifact.sha256 if artifact else None,
                 artifact_size=artifact.size if artifact else None,
+                run_number=input.run_number,
+                questions=[q.model_dump(mode="json") for q in input.questions] if input.questions is not None else None,
             ),
         )
-        project = session.get(Project, input.project_id)
-        assert project is not None  # apply_projection raised ProjectMissing otherwise
         run = ensure_run(
             session, project_id=input.project_id, number=input.run_number, trigger=input.trigger, at=input.at
         )
@@ -91,10 +90,6 @@ class ProjectionActivities:
             run.finished_at = input.finished_at or run.finished_at
             if input.error_message is not None:
                 run.error_message = input.error_message
-            if input.questions is not None:
-                project.questions = [q.model_dump(mode="json") for q in input.questions]
-            if project.current_run < input.run_number:
-                project.current_run = input.run_number
         if input.spec is not None:
             record_spec_version(
                 session,

@@ -113,23 +113,27 @@ def task_summaries(session: Session, *, run_ids: list[int]) -> dict[int, dict[st
 
 
 def ensure_tasks(session: Session, *, run: Run, project_id: int, definitions: list[dict[str, Any]]) -> None:
+    """A pending row for each task of the plan that has none yet, in one Core statement
+    (the ORM's unit of work was most of the cost of a run's tasks-phase write)."""
     existing = set(session.scalars(select(Task.key).where(Task.run_id == run.id)))
-    for definition in definitions:
-        if definition["id"] in existing:
-            continue
-        session.add(
-            Task(
-                run_id=run.id,
-                project_id=project_id,
-                key=definition["id"],
-                slug=definition["slug"],
-                sequence=definition["sequence"],
-                status="pending",
-                definition=definition,
-                files=[],
-            )
-        )
-    session.flush()
+    rows = [
+        {
+            "run_id": run.id,
+            "project_id": project_id,
+            "key": definition["id"],
+            "slug": definition["slug"],
+            "sequence": definition["sequence"],
+            "status": "pending",
+            "definition": definition,
+            "files": [],
+            "attempts": 0,
+            "error": "",
+        }
+        for definition in definitions
+        if definition["id"] not in existing
+    ]
+    if rows:
+        session.execute(insert(cast(Table, Task.__table__)), rows)
 
 
 def list_tasks(session: Session, *, run_id: int) -> list[Task]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Owner, Project, utcnow
@@ -107,6 +107,8 @@ class Projection:
     artifact_key: str | None = None
     artifact_sha256: str | None = None
     artifact_size: int | None = None
+    run_number: int | None = None  # the project's current run becomes at least this one
+    questions: list[dict[str, Any]] | None = None  # None leaves them as they are
 
 
 def apply_projection(session: Session, *, projection: Projection) -> bool:
@@ -142,6 +144,13 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
             artifact_sha256=projection.artifact_sha256,
             artifact_size=projection.artifact_size,
             artifact_ready=True,
+        )
+    if projection.questions is not None:
+        values["questions"] = projection.questions
+    if projection.run_number is not None:
+        # In the same statement: no second read or write of the row for it.
+        values["current_run"] = case(
+            (Project.current_run < projection.run_number, projection.run_number), else_=Project.current_run
         )
     result = session.execute(
         update(Project)
