@@ -22,6 +22,7 @@ from forgeflow.settings import Settings, load_dev_server_config
 from forgeflow.worker import build_worker
 from store.db import Database
 from store.keys import CreatedKey, create_key
+from store.projects import create_project
 from tests.support import POSTGRES_URL, LiveServer, postgres_available, tool_path
 from workflows.types import SEARCH_ATTRIBUTES
 
@@ -155,3 +156,23 @@ async def api(settings: Settings) -> AsyncIterator[LiveServer]:
 async def http(api: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"{api.url}/api/v1", timeout=30) as session:
         yield session
+
+
+@pytest.fixture
+def project_row(db, make_key):
+    def make(**answers):  # a project row, as the API's create leaves it: (key, project id)
+        key = make_key()
+        with db.session() as session:
+            project = create_project(
+                session,
+                owner_id=key.owner_id,
+                quota=100,
+                name="Widget Lib",
+                slug="widget_lib",
+                description="",
+                template="widget-lib",
+                input_payload=answers,
+            )
+        return key, project.id
+
+    return make

@@ -25,7 +25,7 @@ from engine.templates import load_template
 from engine.tree import FileData, write_tree
 from store.artifacts import LocalArtifactStore
 from store.lifecycle import list_events
-from store.projects import create_project, get_project
+from store.projects import get_project
 from workflows.types import (
     AssembleInput,
     EventRecord,
@@ -217,7 +217,7 @@ def test_the_project_is_written_to_disk_only_for_hooks_and_checks(tmp_path, monk
 
 @pytest.mark.parametrize("slow", [False, True], ids=["quick", "slow"])
 def test_the_verify_phase_goes_on_record_with_the_ready_write_unless_verifying_takes_long(
-    tmp_path, db, make_key, monkeypatch, slow
+    tmp_path, db, project_row, monkeypatch, slow
 ):
     """A quick verify costs no transaction of its own; a slow one (a check that takes a
     while) shows its phase while it runs. Both end with every event on record."""
@@ -227,18 +227,7 @@ def test_the_verify_phase_goes_on_record_with_the_ready_write_unless_verifying_t
         manifest = templates / "hooked-lib" / "forgeflow.yaml"
         manifest.write_text(manifest.read_text().replace("import app", "import time; time.sleep(0.6)"))
     monkeypatch.setattr(assembly, "VERIFY_RECORD_DELAY", 0.15)
-    key = make_key()
-    with db.session(write_lock=True) as session:
-        project = create_project(
-            session,
-            owner_id=key.owner_id,
-            quota=10,
-            name="H",
-            slug="h",
-            description="",
-            template="hooked-lib",
-            input_payload={},
-        )
+    key, pid = project_row()
     store, asm, env, assemble = assembly_input(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, True)
     asm.projection = ProjectionActivities(db, store)
     real_store, stored = asm.projection.store, []
@@ -249,30 +238,14 @@ def test_the_verify_phase_goes_on_record_with_the_ready_write_unless_verifying_t
 
     asm.projection.store = spy  # type: ignore[method-assign]
     now = datetime.now(UTC)
-    pid, event = project.id, lambda kind, n: EventRecord(type=kind, key=f"{kind}:1:{n}", payload={})
-    first = ProjectionInput(
-        project_id=pid,
-        seq=1,
-        status=ProjectStatus.GENERATING,
-        phase=Phase.VERIFY,
-        at=now,
-        started_at=now,
-        events=[event("status_changed", 1)],
-    )
-    last = ProjectionInput(
-        project_id=pid,
-        seq=2,
-        status=ProjectStatus.READY,
-        phase=Phase.DONE,
-        at=now,
-        finished_at=now,
-        events=[
-            event("verification_completed", 2),
-            event("export_completed", 3),
-            event("project_ready", 4),
-            event("status_changed", 5),
-        ],
-    )
+
+    def write(seq: int, status: ProjectStatus, phase: Phase, *kinds: str) -> ProjectionInput:
+        events = [EventRecord(type=kind, key=f"{kind}:1:{seq}{n}", payload={}) for n, kind in enumerate(kinds)]
+        return ProjectionInput(project_id=pid, seq=seq, status=status, phase=phase, at=now, events=events)
+
+    first = write(1, ProjectStatus.GENERATING, Phase.VERIFY, "status_changed")
+    ready = ("verification_completed", "export_completed", "project_ready", "status_changed")
+    last = write(2, ProjectStatus.READY, Phase.DONE, *ready)
     assembled = env.run(asm.verify_and_export, assemble.model_copy(update={"record_first": first, "record_last": last}))
     finished = time.monotonic()
     assert assembled.verification.ok and assembled.recorded is not None

@@ -11,7 +11,6 @@ import pytest
 
 from activities.task_records import TaskRecorder
 from store.lifecycle import ensure_run, ensure_tasks, get_run, list_events, list_tasks
-from store.projects import create_project
 from workflows.types import TaskDefinition, TaskResult, TemplateRequest
 
 TASK = TaskDefinition(
@@ -23,22 +22,12 @@ RESULT = TaskResult(
 
 
 @pytest.fixture
-def request_for(db, make_key):
-    key = make_key()
+def request_for(db, project_row):
+    _key, project_id = project_row()
     with db.session(write_lock=True) as session:
-        project = create_project(
-            session,
-            owner_id=key.owner_id,
-            quota=100,
-            name="P",
-            slug="p",
-            description="",
-            template="widget-lib",
-            input_payload={},
-        )
-        run = ensure_run(session, project_id=project.id, number=1, trigger="create", at=datetime.now(UTC))
-        ensure_tasks(session, run=run, project_id=project.id, definitions=[TASK.model_dump()])
-    return TemplateRequest(project_id=project.id, run_number=1, template="widget-lib", answers={})
+        run = ensure_run(session, project_id=project_id, number=1, trigger="create", at=datetime.now(UTC))
+        ensure_tasks(session, run=run, project_id=project_id, definitions=[TASK.model_dump()])
+    return TemplateRequest(project_id=project_id, run_number=1, template="widget-lib", answers={})
 
 
 def task_row(db, request):
