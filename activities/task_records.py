@@ -50,7 +50,8 @@ def until_stored(write: Callable[[], None]) -> None:
                 raise
             info = activity.info()
             log.warning("database unavailable for %s; retrying: %s", info.activity_type, type(exc).__name__)
-            activity.heartbeat("waiting for the database")
+            if not info.is_local:  # a local activity (prepare's carried write) has no heartbeat
+                activity.heartbeat("waiting for the database")
             beat = info.heartbeat_timeout.total_seconds() / 2 if info.heartbeat_timeout else 5.0
             time.sleep(min(delay, beat))
             delay = min(delay * 2, 5.0)
