@@ -59,7 +59,9 @@ class _DeferredWrite:
 
     def __init__(self, owner: TemplateActivities, write: ProjectionInput | None) -> None:
         self._write = write
-        self._deferred = Deferred(VERIFY_RECORD_DELAY, lambda: owner._store(write)) if write is not None else None
+        self._deferred: Deferred | None = None
+        if write is not None:
+            self._deferred = Deferred(VERIFY_RECORD_DELAY, lambda: owner._store(write), what="storing the verify phase")
 
     def unstored(self) -> list[ProjectionInput]:
         deferred, self._deferred = self._deferred, None

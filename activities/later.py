@@ -74,8 +74,8 @@ class Deferred:
     itself, with its own (one transaction for two writes, say). It runs in the creator's
     context, so an activity's heartbeats still work from the delayed-call thread."""
 
-    def __init__(self, delay: float, fn: Callable[[], object]) -> None:
-        self._fn = fn
+    def __init__(self, delay: float, fn: Callable[[], object], what: str = "a deferred call") -> None:
+        self._fn, self._what = fn, what
         self._lock = threading.Lock()
         self._taken = self._done = False
         context = contextvars.copy_context()
@@ -89,9 +89,10 @@ class Deferred:
                 self._fn()
                 self._done = True
             except Exception:  # the owner does it at take
-                log.exception("a deferred call failed")
+                log.exception("%s failed", self._what)
 
     def take(self) -> bool:
+        """Call it off; whether it was called (and succeeded). Taking twice is harmless."""
         self._call.cancel()
         with self._lock:
             self._taken = True

@@ -8,13 +8,10 @@ fails) has its start written on its own, so the live view still shows long tasks
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from activities.later import LATER, Call
+from activities.later import Deferred
 from store.db import Database
 from store.lifecycle import NewEvent, append_events, update_tasks
 from store.models import Project, Run
@@ -180,33 +177,18 @@ class PendingStart:
     def __init__(self, request: TemplateRequest, task: TaskDefinition, attempt: int) -> None:
         self.request, self.task, self.attempt = request, task, attempt
         self.at = datetime.now(UTC)
-        self._lock = threading.Lock()
         self._written = False
-        self._settled = False
-        self._timer: Call | None = None
+        self._deferred: Deferred | None = None
 
     def arm(self, write: Callable[[], None], delay: float) -> None:
         if delay <= 0:
             write()
             self._written = True
             return
-
-        def fire() -> None:
-            with self._lock:
-                if self._settled:
-                    return
-                try:
-                    write()
-                    self._written = True
-                except Exception:  # the result's write records the start instead
-                    log.exception("recording the start of task %s failed", self.task.id)
-
-        # The copied context is the activity's: heartbeats while waiting for the database.
-        self._timer = LATER.call(delay, partial(contextvars.copy_context().run, fire))
+        # A failed write is logged; the result's write then records the start instead.
+        self._deferred = Deferred(delay, write, what=f"recording the start of task {self.task.id}")
 
     def settle(self) -> bool:
-        if self._timer is not None:
-            self._timer.cancel()
-        with self._lock:
-            self._settled = True
-            return self._written
+        if self._deferred is not None:
+            return self._deferred.take()
+        return self._written

@@ -115,7 +115,7 @@ class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
             await self._webhooks_sent()
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(self._error, type="GenerationFailed", non_retryable=True) from exc
-        if self._status != ProjectStatus.READY:
+        if self._status != ProjectStatus.READY:  # else verify_and_export stored the ready write
             await self._transition(
                 ProjectStatus.READY,
                 Phase.DONE,

@@ -154,8 +154,8 @@ class EngineSteps(ReportingMixin):
         """In one activity (patch one-assembly), or, in runs that started before, in two."""
         together = workflow.patched(ONE_ASSEMBLY_PATCH)
         if together and workflow.patched(CARRIED_WRITE_PATCH):
-            # The activity stores the verify phase as it starts: no local activity of the
-            # run's own holds up its scheduling.
+            # The activity stores the verify phase (AssembleInput.record_first): no local
+            # activity of the run's own holds up its scheduling.
             write = self._next_write(ProjectStatus.GENERATING, Phase.VERIFY, (), False, False, None, {})
             # Since carried-writes the activity stores the ready write too, once it has
             # exported: the project is ready for the API as soon as its ZIP is stored.

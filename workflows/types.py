@@ -296,8 +296,10 @@ class AssembleInput(BaseModel):
     bundles: dict[str, str]  # task id -> bundle key
     commits: dict[str, str] = Field(default_factory=dict)  # task id -> commit sha
     spec: SpecResult
-    # The run's next status write, stored by the activity as it starts: the write costs
-    # the run no local activity of its own, and is still stored before the run moves on.
+    # The run's next status write (the verify phase): the write costs the run no local
+    # activity of its own, and is still stored before the run moves on. The activity
+    # stores it once verifying has taken a quarter of a second, or else together with
+    # record_last (activities.assembly.VERIFY_RECORD_DELAY).
     record_first: ProjectionInput | None = None
     # The run's ready write, less what only the export knows (workflows.writes): stored
     # once the export is, so the API shows the project ready one workflow task sooner.
