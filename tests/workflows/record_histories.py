@@ -92,6 +92,12 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         (HISTORIES / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")
 
+    async def save_slice(name: str, history: str, **options: object) -> None:
+        """The first child workflow (a slice of three tasks) of a widget-lib run, once it ended."""
+        sliced = await start(name, "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3, **options)
+        await sliced.result()
+        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), history)
+
     def wanted(name: str) -> bool:
         return not only or name in only
 
@@ -103,11 +109,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         # One slot: the tasks ready after the first share one activity.
         packed = await start("packed", "widget-lib", {"project_name": "Packed"}, max_parallel_tasks=1)
         await save(packed, "task_packs")
-        sliced = await start(
-            "sliced", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3, max_parallel_tasks=1
-        )
-        await sliced.result()
-        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "task_packs_slice")
+        await save_slice("sliced", "task_packs_slice", max_parallel_tasks=1)
     if wanted("local_engine_steps"):
         local = await start("local", "widget-lib", {"project_name": "Local"}, require_approval=True)
         await wait_for(local, Phase.AWAITING_APPROVAL)
@@ -140,9 +142,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
     if wanted("pack_minimum"):
         # Tasks ready together go at least four to an activity.
         await save(await start("packed4", "djass-saas", {"project_name": "Packed Four"}), "pack_minimum")
-        sliced = await start("sliced4", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3)
-        await sliced.result()
-        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "pack_minimum_slice")
+        await save_slice("sliced4", "pack_minimum_slice")
     if wanted("carried_writes"):
         # The preparation stores the tasks write, verify-and-export the ready write; a failed
         # check leaves the ready write the run handed over unused.
@@ -156,9 +156,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         # Nine tasks ready together, minimum four: packs of five and four.
         flags = {"project_name": "Even Packs", **{flag: "y" for flag in FLAG_FIELDS}}
         await save(await start("even", "djass-saas", flags, min_tasks_per_pack=4), "even_packs")
-        sliced = await start("sliced5", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3)
-        await sliced.result()
-        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), "even_packs_slice")
+        await save_slice("sliced5", "even_packs_slice")
     if not only:
         await record_all(start, save)
 
