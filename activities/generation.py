@@ -196,7 +196,13 @@ class GenerationActivities(TemplateActivities):
         context = self._context(template, input.request)
         try:
             owned = self._ownership(template, input.request, context)
-            files = render_files(template.path, context, files=owned.files_of(task.slug), digest=template.digest)
+            files = render_files(
+                template.path,
+                context,
+                files=owned.files_of(task.slug),
+                digest=template.digest,
+                trusted=template.trusted,
+            )
         except EngineError as exc:
             raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
         produced = sorted(files)

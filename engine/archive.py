@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from engine import EngineError
+from engine import EngineError, PathScopeViolation
+from engine.paths import check_root_name, safe_relative
 from engine.tree import Tree, files_under, read_tree
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -33,8 +34,11 @@ def file_digest(path: Path) -> str:
 def _write_zip(files: Tree, out: BinaryIO | Path, root_name: str, compress: bool = True) -> None:
     """Every file under ``root_name/``: sorted entries, a fixed timestamp, modes
     normalised to 0644/0755, no directories; deflated, or stored as they are."""
-    if "/" in root_name or root_name in ("", ".", ".."):
-        raise EngineError(f"invalid archive root {root_name!r}")
+    check_root_name(root_name)
+    for rel in files:
+        # The last gate before users' extractors: every name as the renderer promised it.
+        if safe_relative(rel) != rel:
+            raise PathScopeViolation(f"archive entry {rel!r} is not a plain relative path")
     if len(files) > MAX_FILES:
         raise EngineError(f"the project has {len(files)} files; the cap is {MAX_FILES}")
     total = sum(len(file.data) for file in files.values())

@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jinja2
-from cookiecutter.generate import generate_context
-from cookiecutter.prompt import prompt_for_config
-from jinja2 import TemplateError
+from cookiecutter.generate import apply_overwrites_to_context, generate_context
+from cookiecutter.prompt import prompt_choice_for_config, render_variable
+from jinja2 import Environment, TemplateError
 
 from engine import EngineError, InvalidAnswer
+from engine.jinja import environment
 from engine.lru import LRU
 from engine.templates import Template
 
@@ -58,15 +61,29 @@ def _check_value(template: Template, name: str, value: Any) -> Any:
 
 
 def build_context(template: Template, answers: Mapping[str, Any], *, output_dir: str = ".") -> dict[str, Any]:
-    """The full context cookiecutter would render with, for these answers."""
+    """The full context cookiecutter would render with, for these answers, with one intended
+    difference: a client's answers are data. The cookiecutter tool renders every supplied
+    value as a Jinja template (``prompt_for_config``), which would run a client's text as
+    code on the worker; here only the template author's own defaults are rendered, and an
+    answer reaches the files exactly as it was sent. A value without Jinja syntax renders to
+    itself in the tool too, so outputs are byte for byte the tool's for every such answer."""
+    supplied_dicts = {k: v for k, v in answers.items() if isinstance(template.variables.get(k), dict)}
+    plain = {k: v for k, v in answers.items() if k not in supplied_dicts}
     try:
         context = generate_context(
             context_file=str(template.path / "cookiecutter.json"),
             default_context=None,
-            extra_context=dict(answers),
+            extra_context=plain,
         )
-        context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
-        context["cookiecutter"].update(prompt_for_config(context, no_input=True))
+        raw = context["cookiecutter"]
+        # What the tool keeps as `_cookiecutter`: the raw values, client dicts merged in.
+        context["_cookiecutter"] = {
+            k: _overlaid(copy.deepcopy(v), supplied_dicts[k]) if k in supplied_dicts else v
+            for k, v in raw.items()
+            if not k.startswith("_")
+        }
+        env = environment(context, trusted=template.trusted, template_path=template.path)
+        context["cookiecutter"].update(_resolve(raw, env, plain.keys(), supplied_dicts))
     except (ValueError, TemplateError) as exc:
         raise EngineError(f"cannot build the template context: {exc}") from exc
     context["cookiecutter"]["_template"] = str(template.path)
@@ -76,35 +93,72 @@ def build_context(template: Template, answers: Mapping[str, Any], *, output_dir:
     return context
 
 
-def evaluate(expression: str | None, context: Mapping[str, Any]) -> bool:
-    """A manifest ``when``: a Jinja expression (bare or in ``{{ }}``) over ``cookiecutter``."""
+def _overlaid(value: dict[str, Any], overwrite: Mapping[str, Any]) -> dict[str, Any]:
+    # The tool's own merge of a supplied dict into the default (keys added, lists replaced).
+    apply_overwrites_to_context(value, dict(overwrite), in_dictionary_variable=True)
+    return value
+
+
+def _resolve(
+    raw: dict[str, Any], env: Environment, supplied: Iterable[str], supplied_dicts: Mapping[str, Any]
+) -> OrderedDict[str, Any]:
+    """``prompt_for_config(no_input=True)``, step for step, except that a supplied value is
+    taken as it is instead of being rendered. A supplied choice is one of the author's own
+    options (checked before), so it renders as the tool renders it."""
+    given = set(supplied)
+    values: OrderedDict[str, Any] = OrderedDict()
+    raw.pop("__prompts__", None)
+    # First pass: simple variables and choices, which dict variables may refer to.
+    for key, value in raw.items():
+        if key.startswith("_") and not key.startswith("__"):
+            values[key] = value
+        elif key.startswith("__"):
+            values[key] = render_variable(env, value, values)
+        elif isinstance(value, list):
+            values[key] = prompt_choice_for_config(values, env, key, value, no_input=True)
+        elif isinstance(value, dict):
+            continue
+        elif key in given:
+            values[key] = value
+        else:
+            values[key] = render_variable(env, value, values)
+    # Second pass: dict variables, the author's rendered and the client's merged in as data.
+    for key, value in raw.items():
+        if (key.startswith("_") and not key.startswith("__")) or not isinstance(value, dict):
+            continue
+        rendered = render_variable(env, value, values)
+        values[key] = _overlaid(rendered, supplied_dicts[key]) if key in supplied_dicts else rendered
+    return values
+
+
+def evaluate(expression: str | None, context: Mapping[str, Any], *, trusted: bool = False) -> bool:
+    """A manifest ``when``: a Jinja expression (bare or in ``{{ }}``) over ``cookiecutter``,
+    in the template's environment (sandboxed unless the template is trusted)."""
     if expression is None or not expression.strip():
         return True
     source = expression.strip()
     if not source.startswith("{{"):
         source = "{{ " + source + " }}"
     try:
-        rendered = _condition(source, context).render(**context).strip().lower()
+        rendered = _condition(source, context, trusted).render(**context).strip().lower()
     except TemplateError as exc:
         raise EngineError(f"cannot evaluate condition {expression!r}: {exc}") from exc
     return rendered not in ("", "false", "0", "n", "no", "none")
 
 
-# Compiled conditions, per template and environment: every project of a template evaluates
-# the same few expressions, and building cookiecutter's environment (its extensions) and
-# compiling an expression cost far more than rendering it.
-_conditions: LRU[tuple[str, str], jinja2.Template] = LRU(1024)
+# Compiled conditions, per template, trust and environment: every project of a template
+# evaluates the same few expressions, and building cookiecutter's environment (its
+# extensions) and compiling an expression cost far more than rendering it.
+_conditions: LRU[tuple[str, bool, str], jinja2.Template] = LRU(1024)
 
 
-def _condition(source: str, context: Mapping[str, Any]) -> jinja2.Template:
-    from cookiecutter.utils import create_env_with_context
-
+def _condition(source: str, context: Mapping[str, Any], trusted: bool) -> jinja2.Template:
     settings = context.get("cookiecutter", {})
-    environment = json.dumps(
+    key = json.dumps(
         [settings.get("_template"), settings.get("_extensions", []), settings.get("_jinja2_env_vars", {})],
         sort_keys=True,
         default=str,
     )
     return _conditions.get_or_make(
-        (source, environment), lambda: create_env_with_context(dict(context)).from_string(source)
+        (source, trusted, key), lambda: environment(context, trusted=trusted).from_string(source)
     )

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from engine import InvalidPlan
+from jinja2 import TemplateError
+
+from engine import EngineError, InvalidPlan
 from engine.context import evaluate
+from engine.jinja import environment
 from engine.manifest import ModuleDef
 from engine.render import TemplateFile, list_outputs
 from engine.templates import Template
@@ -84,7 +87,7 @@ class Ownership:
 
 
 def ownership(template: Template, context: Mapping[str, Any]) -> Ownership:
-    _root, files = list_outputs(template.path, dict(context), digest=template.digest)
+    _root, files = list_outputs(template.path, dict(context), digest=template.digest, trusted=template.trusted)
     modules = template.manifest.modules or _derived_modules([f.output for f in files])
     owners = {f.output: owner_of(f.output, modules) for f in files}
     by_owner: dict[str | None, list[TemplateFile]] = {}
@@ -148,10 +151,10 @@ def toposort(tasks: Sequence[PlannedTask]) -> list[str]:
 
 
 def decompose(template: Template, context: Mapping[str, Any]) -> Plan:
-    root_name, files = list_outputs(template.path, dict(context), digest=template.digest)
+    root_name, files = list_outputs(template.path, dict(context), digest=template.digest, trusted=template.trusted)
     outputs = [f.output for f in files]
     declared = template.manifest.modules or _derived_modules(outputs)
-    active = [m for m in declared if evaluate(m.when, context)]
+    active = [m for m in declared if evaluate(m.when, context, trusted=template.trusted)]
     active_slugs = {m.slug for m in active}
     owners: dict[str, str] = {}
     for path in outputs:
@@ -169,7 +172,7 @@ def decompose(template: Template, context: Mapping[str, Any]) -> Plan:
             # A dependency on an inactive module is dropped: its files do not exist.
             dependencies=[d for d in m.depends_on if d in active_slugs],
             path_scope=list(m.paths),
-            expected_outputs=[_render_path(p, context) for p in m.expected_outputs],
+            expected_outputs=[_render_path(p, context, trusted=template.trusted) for p in m.expected_outputs],
         )
         for m in active
     ]
@@ -186,10 +189,10 @@ def decompose(template: Template, context: Mapping[str, Any]) -> Plan:
     return Plan(root_name=root_name, tasks=tasks, merge_order=order, owners=owners)
 
 
-def _render_path(path: str, context: Mapping[str, Any]) -> str:
+def _render_path(path: str, context: Mapping[str, Any], *, trusted: bool) -> str:
     if "{{" not in path and "{%" not in path:
         return path
-    from cookiecutter.utils import create_env_with_context
-
-    env = create_env_with_context(dict(context))
-    return env.from_string(path).render(**context)
+    try:
+        return environment(context, trusted=trusted).from_string(path).render(**context)
+    except TemplateError as exc:
+        raise EngineError(f"cannot render expected output {path!r}: {exc}") from exc

@@ -28,7 +28,7 @@ def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Questi
         if name in answers:
             continue
         spec = template.manifest.questions.get(name)
-        if spec is not None and not evaluate(spec.when, context):
+        if spec is not None and not evaluate(spec.when, context, trusted=template.trusted):
             continue
         raw_default = template.variables[name]
         options: list[str] | None = None

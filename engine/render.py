@@ -14,27 +14,23 @@ import io
 import json
 import os
 import stat
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.find import find_template
 from cookiecutter.generate import is_binary, is_copy_only_path
-from cookiecutter.utils import create_env_with_context
-from jinja2 import Environment, FileSystemLoader, Template, TemplateError, TemplateSyntaxError
+from jinja2 import FileSystemLoader, Template, TemplateError, TemplateSyntaxError
 
-from engine import EngineError, PathScopeViolation
+from engine import EngineError
+from engine.jinja import environment
 from engine.lru import LRU
+from engine.paths import check_root_name, safe_relative
 from engine.tree import FileData, write_tree
 from engine.tree import files_under as files_under  # re-exported: older callers import it from here
 
-# Local Jinja extensions (``_extensions``) are imported from the template's directory,
-# as the cookiecutter tool does, through sys.path, which is process-wide: environments
-# are built one at a time. Rendering itself needs no lock.
-_ENV_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
 
@@ -53,23 +49,14 @@ class _Source:
     binary: bool
 
 
-def _environment(template_path: Path, context: dict[str, Any]) -> Environment:
-    with _ENV_LOCK:
-        saved = list(sys.path)
-        sys.path.insert(0, str(template_path))
-        try:
-            return create_env_with_context(context)
-        finally:
-            sys.path[:] = saved
-
-
 class _Renderer:
     """A template's Jinja environment, compiled templates and source files. With a digest
     (one exact version of the template), one renderer serves every task and project of
-    that version: compiling and reading each file once per process, not once per task."""
+    that version: compiling and reading each file once per process, not once per task.
+    An untrusted template's environment is Jinja's sandbox (``engine.jinja``)."""
 
-    def __init__(self, template_path: Path, context: dict[str, Any], *, pinned: bool) -> None:
-        env = _environment(template_path, context)
+    def __init__(self, template_path: Path, context: dict[str, Any], *, pinned: bool, trusted: bool) -> None:
+        env = environment(context, trusted=trusted, template_path=template_path)
         self.project_template = Path(find_template(str(template_path), env))
         # Absolute search paths, the same two cookiecutter gives relative to its cwd.
         env.loader = FileSystemLoader([str(self.project_template), str(template_path / "templates")])
@@ -141,29 +128,23 @@ def _detected_newline(data: bytes) -> str | None:
     return seen[0] if isinstance(seen, tuple) else seen
 
 
-_renderers: LRU[tuple[str, str, str], _Renderer] = LRU(_CACHE_SIZE)
+_renderers: LRU[tuple[str, str, bool, str], _Renderer] = LRU(_CACHE_SIZE)
 
 
-def _renderer(template_path: Path, context: dict[str, Any], digest: str | None) -> _Renderer:
+def _renderer(template_path: Path, context: dict[str, Any], digest: str | None, trusted: bool) -> _Renderer:
     if digest is None:  # an unpinned template may change between calls: nothing is kept
-        return _Renderer(template_path, context, pinned=False)
+        return _Renderer(template_path, context, pinned=False, trusted=trusted)
     settings = context.get("cookiecutter", {})
     # The environment depends on the context only through these two settings.
     env_key = json.dumps([settings.get("_extensions"), settings.get("_jinja2_env_vars")], sort_keys=True, default=str)
-    key = (str(template_path), digest, env_key)
-    return _renderers.get_or_make(key, lambda: _Renderer(template_path, context, pinned=True))
-
-
-def _safe_relative(output: str) -> str:
-    path = PurePosixPath(output.replace(os.sep, "/"))
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise PathScopeViolation(f"rendered path {output!r} escapes the project directory")
-    return path.as_posix()
+    key = (str(template_path), digest, trusted, env_key)
+    return _renderers.get_or_make(key, lambda: _Renderer(template_path, context, pinned=True, trusted=trusted))
 
 
 def _walk(renderer: _Renderer, context: dict[str, Any]) -> tuple[str, list[TemplateFile]]:
     base = str(renderer.project_template)
     root_name = renderer.render_name(os.path.split(base)[1], context)
+    check_root_name(root_name)
     files: list[TemplateFile] = []
     for root, dirs, names in os.walk(base):
         rel_root = os.path.relpath(root, base)  # the paths generate_files sees from its cwd
@@ -177,25 +158,26 @@ def _walk(renderer: _Renderer, context: dict[str, Any]) -> tuple[str, list[Templ
                 for name in sorted(sub_names):
                     source = os.path.normpath(os.path.join(rel_base, rel_sub, name))
                     output = os.path.join(rendered_base, os.path.relpath(source, rel_base))
-                    files.append(TemplateFile(source, _safe_relative(output), True))
+                    files.append(TemplateFile(source, safe_relative(output), True))
         dirs[:] = [d for d in sorted(dirs) if d not in copy_dirs]
         for name in sorted(names):
             source = os.path.normpath(os.path.join(rel_root, name))
             output = renderer.render_name(source, context)
             if not os.path.basename(output) or output.endswith(("/", os.sep)):
                 continue  # a file name that renders empty is skipped, as in cookiecutter
-            files.append(TemplateFile(source, _safe_relative(output), is_copy_only_path(source, context)))
+            files.append(TemplateFile(source, safe_relative(output), is_copy_only_path(source, context)))
     return root_name, files
 
 
 def list_outputs(
-    template_path: Path, context: dict[str, Any], *, digest: str | None = None
+    template_path: Path, context: dict[str, Any], *, digest: str | None = None, trusted: bool = False
 ) -> tuple[str, list[TemplateFile]]:
     """The project directory name and every file the template renders, without rendering
-    their contents. ``digest`` (the template's) lets compiled names be reused."""
+    their contents. ``digest`` (the template's) lets compiled names be reused; ``trusted``
+    (the template's) chooses cookiecutter's own environment over Jinja's sandbox."""
     try:
-        return _walk(_renderer(template_path, context, digest), context)
-    except TemplateError as exc:
+        return _walk(_renderer(template_path, context, digest, trusted), context)
+    except (TemplateError, CookiecutterException) as exc:  # the template's own fault: no retry helps
         raise EngineError(f"template error: {exc}") from exc
 
 
@@ -206,6 +188,7 @@ def render_files(
     files: list[TemplateFile] | None = None,
     *,
     digest: str | None = None,
+    trusted: bool = False,
 ) -> dict[str, FileData]:
     """The selected rendered files, by output path.
 
@@ -213,11 +196,11 @@ def render_files(
     passing it saves re-rendering every file name when many tasks share one template.
     ``digest`` is the template's: with it, compiled templates and sources are reused."""
     try:
-        renderer = _renderer(template_path, context, digest)
+        renderer = _renderer(template_path, context, digest, trusted)
         if files is None:
             _root, files = _walk(renderer, context)
         return {item.output: renderer.render_file(item, context) for item in files if select(item.output)}
-    except TemplateError as exc:
+    except (TemplateError, CookiecutterException) as exc:  # the template's own fault: no retry helps
         raise EngineError(f"template error: {exc}") from exc
 
 
@@ -229,8 +212,9 @@ def render(
     files: list[TemplateFile] | None = None,
     *,
     digest: str | None = None,
+    trusted: bool = False,
 ) -> list[str]:
     """Write the selected files into ``project_dir``; return their rendered paths, sorted."""
-    rendered = render_files(template_path, context, select, files, digest=digest)
+    rendered = render_files(template_path, context, select, files, digest=digest, trusted=trusted)
     write_tree(rendered, project_dir.resolve())
     return sorted(rendered)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from engine import EngineError, UnknownTemplate
+from engine.jinja import check_untrusted
 from engine.lru import LRU
 from engine.manifest import Manifest
 
@@ -74,18 +75,41 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+def check_links(root: Path) -> None:
+    """Refuse a template with a symlink that leads out of it or nowhere: rendering reads
+    through links, so one to ``$FORGEFLOW_DATA_DIR/secret.key`` would put the key in every
+    project. Links between the template's own files stay allowed."""
+    base = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            link = Path(dirpath, name)
+            if not link.is_symlink():
+                continue
+            rel = link.relative_to(root).as_posix()
+            target = link.resolve()
+            if not target.exists():
+                raise EngineError(f"{root.name}: symlink {rel} points nowhere")
+            if not target.is_relative_to(base):
+                raise EngineError(f"{root.name}: symlink {rel} points outside the template")
+
+
 @lru_cache(maxsize=64)
 def _load(path: Path, trusted: bool, signature: tuple[int, int, int]) -> Template:
+    check_links(path)
     try:
         variables = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict)
     except ValueError as exc:
         raise EngineError(f"{path.name}/cookiecutter.json is not valid JSON: {exc}") from exc
+    if not isinstance(variables, OrderedDict):  # what object_pairs_hook makes of an object
+        raise EngineError(f"{path.name}/cookiecutter.json must hold an object")
+    if not trusted:
+        check_untrusted(path.name, variables)
     manifest_path = path / MANIFEST_FILE
     has_manifest = manifest_path.is_file()
-    raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) if has_manifest else {}
     try:
+        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) if has_manifest else {}
         manifest = Manifest.model_validate(raw or {})
-    except ValueError as exc:
+    except (ValueError, yaml.YAMLError) as exc:
         raise EngineError(f"{path.name}/{MANIFEST_FILE} is invalid: {exc}") from exc
     return Template(
         id=path.name,
@@ -101,7 +125,7 @@ def _load(path: Path, trusted: bool, signature: tuple[int, int, int]) -> Templat
 def _signature(path: Path) -> tuple[int, int, int]:
     """Entry count, newest mtime and total size: an addition, a removal or an edit changes
     it (the size catches most edits made within one tick of the filesystem's clock)."""
-    stats = [p.stat() for p in [path, *path.rglob("*")]]
+    stats = [p.lstat() for p in [path, *path.rglob("*")]]  # a dangling link is refused later, not here
     return len(stats), max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
 
 

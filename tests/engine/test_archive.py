@@ -94,5 +94,5 @@ def test_the_caps_apply_to_zips_built_in_memory(monkeypatch):
     monkeypatch.setattr(archive, "MAX_FILES", 1)
     with pytest.raises(EngineError, match="the cap is 1"):
         zip_bytes({"a": FileData(b"a"), "b": FileData(b"b")}, root_name="proj")
-    with pytest.raises(EngineError, match="invalid archive root"):
+    with pytest.raises(EngineError, match="project directory name"):
         zip_bytes({}, root_name="a/b")

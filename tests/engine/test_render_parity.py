@@ -26,7 +26,7 @@ def render_by_tasks(template_id: str, answers: dict, out: Path, template_path: s
     plan = decompose(template, context)
     for task in plan.tasks:  # each task renders only its own files, into the shared tree
         owned = ownership(template, context)  # the worker's path: one listing, shared by every task
-        render(template.path, context, out, owned.selector(task.slug), files=owned.files)
+        render(template.path, context, out, owned.selector(task.slug), files=owned.files, trusted=template.trusted)
     return files_under(out)
 
 
@@ -134,7 +134,8 @@ def quirky_template(root: Path, *, new_lines: str | None = None) -> Path:
 @pytest.mark.parametrize("new_lines", [None, "\r\n"])
 def test_the_in_memory_renderer_matches_cookiecutter_byte_for_byte(tmp_path, new_lines):
     quirky_template(tmp_path / "templates", new_lines=new_lines)
-    template = load_template("quirky", template_path=str(tmp_path / "templates"))
+    # A local extension is Python code: only a trusted template may load one.
+    template = load_template("quirky", template_path=str(tmp_path / "templates"), trusted_ids=["quirky"])
     for n, answers in enumerate([{}, {"project_name": "Other", "flag": "n"}, {"project_name": "Third"}]):
         reference = Path(
             cookiecutter(
@@ -149,10 +150,12 @@ def test_the_in_memory_renderer_matches_cookiecutter_byte_for_byte(tmp_path, new
         owned = ownership(template, context)
         out = tmp_path / f"ours{n}"
         for task in decompose(template, context).tasks:  # pinned: one renderer serves all answers
-            files = render_files(template.path, context, files=owned.files_of(task.slug), digest=template.digest)
+            files = render_files(
+                template.path, context, files=owned.files_of(task.slug), digest=template.digest, trusted=True
+            )
             write_tree(files, out)
         assert_same_tree(reference, out)
-        assert render(template.path, context, tmp_path / f"dir{n}") == files_under(reference)
+        assert render(template.path, context, tmp_path / f"dir{n}", trusted=True) == files_under(reference)
         assert_same_tree(reference, tmp_path / f"dir{n}")
 
 
@@ -162,9 +165,9 @@ def test_renders_in_parallel_threads_equal_renders_one_by_one(tmp_path):
     contexts = [build_context(template, answers) for answers in answer_sets]
 
     def one(context: dict) -> dict:
-        return render_files(template.path, context, digest=template.digest)
+        return render_files(template.path, context, digest=template.digest, trusted=True)
 
-    alone = [render_files(template.path, context) for context in contexts]
+    alone = [render_files(template.path, context, trusted=True) for context in contexts]
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(one, contexts * 2))
     assert together == alone * 2
