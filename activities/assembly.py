@@ -33,21 +33,21 @@ from engine import EngineError
 from engine.archive import zip_bytes
 from engine.gitrepo import History, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
+from engine.rules import rules_for
 from engine.templates import Template
 from engine.tree import FileData, Tree, read_tree, write_tree
-from engine.verify import Verification, verify_files
+from engine.verify import MAX_FINDINGS, Verification, is_builtin, verify_files
+from workflows.status import completed_ready_write
 from workflows.types import (
-    EXPORT,
-    VERIFY,
     VERIFY_AND_EXPORT,
     ArtifactRef,
     AssembleInput,
     AssemblyResult,
     ExportResult,
     ProjectionInput,
+    VerifyFinding,
     VerifyResult,
 )
-from workflows.writes import completed_ready_write
 
 # How long verifying may take before its phase is stored on its own (as a task's start).
 VERIFY_RECORD_DELAY = START_RECORD_DELAY
@@ -136,20 +136,11 @@ class AssemblyActivities(TemplateActivities):
         ran: list[str] = []
         for hook in ("pre_gen_project", "post_gen_project"):
             try:
-                ran += [f"ran: {name}" for name in run_hook(template.path, hook, root, context)]
+                names = run_hook(template.path, hook, root, context, sandbox=self._sandbox, trusted=template.trusted)
+                ran += [f"ran: {name}" for name in names]
             except EngineError as exc:
                 raise permanent(str(exc), "HookFailed") from exc
         return _Hooked(ran, read_tree(root), ran=True)
-
-    @activity.defn(name=VERIFY)
-    def verify(self, input: AssembleInput) -> VerifyResult:
-        with keep_alive():
-            return self._verify(input, self._job(input))[0]
-
-    @activity.defn(name=EXPORT)
-    def export(self, input: AssembleInput) -> ExportResult:
-        with keep_alive():
-            return self._export(input, self._job(input))
 
     @activity.defn(name=VERIFY_AND_EXPORT)
     def verify_and_export(self, input: AssembleInput) -> AssemblyResult:
@@ -185,19 +176,25 @@ class AssemblyActivities(TemplateActivities):
         template, merged = job.template, job.assembled.merged
         expected = [p for t in input.plan.tasks for p in t.expected_outputs]
         checks: list[str] = []
+        # Only forgeflow's own templates fail on a file their rules cannot parse; for the
+        # others that is a warning, and their checks and expected outputs are what can fail.
+        strict = is_builtin(template)
+        # What the built-in templates' ACCEPTANCE.md promises (it installs, its settings
+        # import, its URLs resolve), checked in process: engine.rules.
+        rules = rules_for(template)
         if not self._needs_dir(template, checks=True):
             hooked = self._run_hooks(template, job.context, merged, None)
-            result = verify_files(hooked.files, expected)
+            result = verify_files(hooked.files, expected, strict=strict, project_rules=rules)
             return self._verified(result, hooked, checks), hooked
         with self._scratch() as tmp:
             root = tmp / "project"
             write_tree(merged, root)
             hooked = self._run_hooks(template, job.context, merged, root)
             activity.heartbeat("verifying")
-            result = verify_files(hooked.files, expected)
+            result = verify_files(hooked.files, expected, strict=strict, project_rules=rules)
             for command in template.manifest.checks:
                 activity.heartbeat(f"check: {command}")
-                outcome = run_check(command, root)
+                outcome = run_check(command, root, sandbox=self._sandbox, trusted=template.trusted)
                 checks.append(f"{'passed' if outcome.ok else 'failed'}: {command}")
                 if not outcome.ok:
                     result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
@@ -205,27 +202,25 @@ class AssemblyActivities(TemplateActivities):
 
     @staticmethod
     def _verified(result: Verification, hooked: _Hooked, checks: list[str]) -> VerifyResult:
+        # The project rules that ran are on record beside the template's commands: a run's
+        # `checks` say what its verification held the project to.
+        failed = {f.rule for f in result.findings if f.severity == "error"}
+        checks = [f"{'failed' if r in failed else 'passed'}: {r} (in process)" for r in result.rules] + checks
         return VerifyResult(
             ok=result.ok,
             files=len(hooked.files),
             files_checked=result.files_checked,
-            errors=result.errors,
+            errors=result.errors[:MAX_FINDINGS],
             checks=checks,
             hooks=hooked.hooks,
+            findings=[VerifyFinding.model_validate(f, from_attributes=True) for f in result.listed()],
+            findings_total=len(result.findings),
+            warnings=result.warnings,
         )
 
-    def _hooked(self, job: _Job) -> _Hooked:
-        merged = job.assembled.merged
-        if not self._needs_dir(job.template, checks=False):
-            return self._run_hooks(job.template, job.context, merged, None)
-        with self._scratch() as tmp:
-            write_tree(merged, tmp / "project")
-            return self._run_hooks(job.template, job.context, merged, tmp / "project")
-
-    def _export(self, input: AssembleInput, job: _Job, hooked: _Hooked | None = None) -> ExportResult:
+    def _export(self, input: AssembleInput, job: _Job, hooked: _Hooked) -> ExportResult:
+        """The ZIP and the git bundle of the tree verify's hooks made on this same merge."""
         template, assembled = job.template, job.assembled
-        if hooked is None:  # else verify ran the hooks on this same merge
-            hooked = self._hooked(job)
         history, repository_bytes = self._history(input, template, assembled, hooked.files if hooked.ran else None)
         project = dict(hooked.files)
         # The run's record travels in the ZIP, outside the git history.

@@ -25,6 +25,7 @@ from engine import EngineError
 from engine.context import build_context, validate_answers
 from engine.gitrepo import Files, TaskCommit, branch_name
 from engine.lru import LRU
+from engine.sandbox import SandboxConfig
 from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
 from workflows.types import ProjectionInput, TaskDefinition, TemplateRequest
@@ -114,14 +115,17 @@ class TemplateActivities:
         template_path: str = "",
         trusted_ids: frozenset[str] = frozenset(),
         work_dir: Path | None = None,
+        sandbox: SandboxConfig | None = None,
     ) -> None:
         self._artifacts = artifacts
         self._template_path = template_path
         self._trusted_ids = trusted_ids
         self._work_dir = work_dir
+        # Where template hooks and checks run (the worker's settings; by default bwrap).
+        self._sandbox = sandbox or SandboxConfig()
 
     def _store(self, *writes: ProjectionInput) -> None:
-        """Store status writes the run handed over (see workflows.writes), in one transaction."""
+        """Store status writes the run handed over (see workflows.status), in one transaction."""
         if not writes:
             return
         if self.projection is None:

@@ -22,6 +22,7 @@ from engine.questions import questions_for
 from engine.render import render_files
 from engine.spec import render_spec
 from engine.templates import Template
+from workflows.status import completed_tasks_write
 from workflows.types import (
     CLARIFY,
     DECOMPOSE,
@@ -44,7 +45,6 @@ from workflows.types import (
     TemplateRequest,
     with_defaults,
 )
-from workflows.writes import completed_tasks_write
 
 # How often a pack's finished tasks are written while it runs (seconds).
 RECORD_EVERY = 0.25

@@ -19,7 +19,7 @@ from store.lifecycle import (
     record_spec_version,
     update_tasks,
 )
-from store.projects import Projection, ProjectMissing, apply_projection
+from store.projects import Projection, ProjectMissing, apply_projection, set_paused
 from workflows.types import RECORD_PROJECTION, ProjectionInput
 
 
@@ -62,6 +62,11 @@ class ProjectionActivities:
         return documents
 
     def _apply(self, session: Session, input: ProjectionInput, documents: dict[str, str]) -> bool:
+        if input.flags_only:
+            if input.paused is not None:
+                set_paused(session, project_id=input.project_id, paused=input.paused, at=input.at)
+            self._append(session, input)
+            return False
         artifact = input.artifact
         changed = apply_projection(
             session,
@@ -125,10 +130,14 @@ class ProjectionActivities:
             update_tasks(session, run_id=run.id, changes=changes)
         if input.close_tasks is not None:
             close_open_tasks(session, run_id=run.id, status=input.close_tasks, at=input.at)
+        self._append(session, input)
+        return changed
+
+    @staticmethod
+    def _append(session: Session, input: ProjectionInput) -> None:
         append_events(
             session,
             project_id=input.project_id,
             events=[NewEvent(type=e.type, key=e.key, payload=e.payload, task_id=e.task_id) for e in input.events],
             at=input.at,
         )
-        return changed

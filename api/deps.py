@@ -38,10 +38,13 @@ READ_SCOPE = "projects:read"
 MAX_ID = 2_147_483_647
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Project id")]
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run number")]
-TaskKey = Annotated[str, Path(min_length=1, max_length=100, description="Task id")]
+# No control characters: PostgreSQL refuses a NUL in a text parameter (a 500, not a 404).
+TaskKey = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$", description="Task id")]
 EventCursor = Annotated[int, Query(ge=0, le=MAX_ID, description="Return events with a larger id")]
 
 AUTH_SCHEMES = ("bearer", "api-key", "apikey", "token")
+# Where a request keeps the scopes its route checked (scope["state"]).
+SCOPES_DEMANDED = "forgeflow_scopes_demanded"
 
 
 # The pure dependencies are ``async def``: FastAPI runs a plain ``def`` one in a worker
@@ -118,6 +121,8 @@ class RequireScope:
 
     async def __call__(self, request: Request) -> Identity:
         identity = await get_identity(request)
+        # Noted for the idempotency middleware: a replay of this response demands the same.
+        request.scope.setdefault("state", {}).setdefault(SCOPES_DEMANDED, set()).add(self.scope)
         if not identity.has_scope(self.scope):
             raise insufficient_scope(self.scope)
         return identity
@@ -143,6 +148,31 @@ def document_api_keys(app: FastAPI) -> None:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         for scheme in API_KEY_SCHEMES:
             schemes[scheme.scheme_name] = jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_idempotency_key(app: FastAPI) -> None:
+    """Declare the ``Idempotency-Key`` header on every POST of the OpenAPI document (the
+    middleware, api.idempotency, handles it, so no route declares it itself)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        header = {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Same key and body within 24 h: the first response again, and nothing runs twice.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/v1") and "post" in operations:
+                operations["post"].setdefault("parameters", []).append(header)
         app.openapi_schema = schema
         return schema
 

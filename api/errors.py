@@ -109,9 +109,43 @@ def unknown_template(template_id: str, available: list[str]) -> ApiError:
     )
 
 
+def template_not_found(template_id: str, available: list[str]) -> ApiError:
+    return ApiError(
+        404,
+        "template_not_found",
+        "validation",
+        f"Template {template_id!r} not found.",
+        details={"template_id": template_id, "available": available},
+    )
+
+
+def template_unusable(template_id: str, reason: str) -> ApiError:
+    return ApiError(
+        400,
+        "template_unusable",
+        "validation",
+        f"Template {template_id!r} cannot be used: {reason}.",
+        details={"field": "template", "template": template_id},
+    )
+
+
 def invalid_field(field: str, message: str) -> ApiError:
     return ApiError(
         400, "invalid_payload", "validation", f"Invalid value for {field}: {message}.", details={"field": field}
+    )
+
+
+def invalid_fields(errors: list[tuple[str, str]]) -> ApiError:
+    """Every problem of one request at once: ``details.errors`` lists each (field, message),
+    as for a body the schema refuses; ``field`` and the message name the first."""
+    field, message = errors[0]
+    more = f" (and {len(errors) - 1} more: details.errors)" if len(errors) > 1 else ""
+    return ApiError(
+        400,
+        "invalid_payload",
+        "validation",
+        f"Invalid value for {field}: {message}{more}.",
+        details={"field": field, "errors": [{"field": f, "message": m} for f, m in errors]},
     )
 
 
@@ -242,7 +276,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Insufficient scope",
         404: "Project not found",
         422: "Invalid query parameters",
-        429: "Project quota exceeded (quota_exceeded) or rate limited (rate_limited)",
+        429: "Project quota exceeded (quota_exceeded), rate limited (rate_limited) or too many open event streams"
+        " (too_many_streams)",
         500: "Internal error",
         503: "Temporary queueing failure (retryable)",
     }.items()
@@ -273,6 +308,18 @@ def rate_limited(limit: int, retry_after: int) -> ApiError:
         f"Rate limit of {limit} requests per minute exceeded for this API key.",
         retryable=True,
         details={"limit": limit, "retry_after": retry_after, "retry_guidance": f"Retry after {retry_after} s."},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def too_many_streams(limit: int, retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_streams",
+        "quota",
+        f"This API key already has {limit} open event streams; close one first.",
+        retryable=True,
+        details={"limit": limit, "retry_after": retry_after, "retry_guidance": "Close a stream, then retry."},
         headers={"Retry-After": str(retry_after)},
     )
 

@@ -2,14 +2,18 @@
 POST route is covered without doing anything itself.
 
 The first request with a key claims it (one atomic insert) and runs; its response is
-stored if it is 2xx or 4xx (not 429: the client is told to retry those; nor one marked
+stored if it is 2xx or 4xx (not 429: the client is told to retry those; not 401 or 403,
+which say nothing about the request, only about the key that sent it; nor one marked
 ``Cache-Control: no-store``, such as a secret shown once) and then sent.
 A later request of the same owner with the same key and the same method, path and
 canonical JSON body gets that response again, with ``Idempotent-Replayed: true``; with
 another body, ``422 idempotency_key_mismatch``. While the first one runs, duplicates
 poll the database for up to ``WAIT_SECONDS``, then replay or get ``409
 idempotency_key_in_use``. A 5xx or a crash frees the key so that the client can retry.
-Requests without the header, or whose API key is not valid, pass through untouched.
+A replay demands of the replaying key every scope the route demanded of the request that
+ran (stored with its response), else it is ``403 insufficient_scope``: a stored response is
+never shown to a key that could not have got it. Requests without the header, or whose API
+key is not valid, pass through untouched (the route answers 401 as always).
 """
 
 from __future__ import annotations
@@ -28,19 +32,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import read_api_key
+from api.deps import SCOPES_DEMANDED, read_api_key
 from api.errors import (
     ApiError,
     database_unavailable,
     error_response,
     idempotency_key_in_use,
     idempotency_key_mismatch,
+    insufficient_scope,
     invalid_idempotency_key,
 )
 from api.ratelimit import resolve_identity
 from forgeflow.settings import Settings
 from store.db import Database
 from store.idempotency import claim_key, complete_key, get_record, prune_expired, release_key, take_over
+from store.keys import Identity
 from store.models import IdempotencyRecord, utcnow
 
 log = logging.getLogger("forgeflow.api")
@@ -73,13 +79,15 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     """SHA-256 of method, path and the body as canonical JSON (the raw bytes if not JSON)."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep never gets here (api.limits); the raw bytes then
         canonical = body
     return hashlib.sha256(b"\n".join([method.encode(), path.encode(), canonical])).hexdigest()
 
 
 def storable(status: int) -> bool:
-    return 200 <= status < 300 or (400 <= status < 500 and status != 429)
+    # 401/403 answer the key, not the request: stored, they would be replayed to a key that
+    # may use the route (a 403 to the owner's admin key for a day).
+    return 200 <= status < 300 or (400 <= status < 500 and status not in (401, 403, 429))
 
 
 class IdempotencyMiddleware:
@@ -98,11 +106,11 @@ class IdempotencyMiddleware:
         db: Database = scope["app"].state.db
         settings: Settings = scope["app"].state.settings
         try:
-            owner_id = await self._owner(scope)
+            identity = await self._identity(scope)
         except (ApiError, *_DB_ERRORS) as exc:
             await _refuse(exc, scope, receive, send)
             return
-        if owner_id is None:  # no valid key: the route answers 401 as always
+        if identity is None:  # no valid key: the route answers 401 as always
             await self.app(scope, receive, send)
             return
         try:
@@ -112,40 +120,43 @@ class IdempotencyMiddleware:
             if body is None:
                 return  # the client went away
             print_ = fingerprint(scope["method"], scope["path"], body)
-            claimed, record = await self._acquire(db, owner_id, key, print_, settings)
+            claimed, record = await self._acquire(db, identity, key, print_, settings)
         except (ApiError, *_DB_ERRORS) as exc:
             await _refuse(exc, scope, receive, send)
             return
         if record is not None:
+            refusal = _scope_refusal(identity, record)
+            if refusal is not None:  # checked like the route would have; this answer is not stored
+                await error_response(refusal)(scope, receive, send)
+                return
             await _replay(record, send)
             return
         assert claimed is not None
         await self._run(db, settings, claimed, scope, _replaying(body, receive), send)
 
-    async def _owner(self, scope: Scope) -> int | None:
+    async def _identity(self, scope: Scope) -> Identity | None:
         key = read_api_key(Request(scope))
         # Counted here against the rate limit (429 before anything is claimed), and once:
         # the route's own authentication reuses this identity.
-        identity = await resolve_identity(gatekeeper=scope["app"].state.gatekeeper, scope=scope, key=key)
-        return identity.owner_id if identity is not None else None
+        return await resolve_identity(gatekeeper=scope["app"].state.gatekeeper, scope=scope, key=key)
 
     async def _acquire(
-        self, db: Database, owner_id: int, key: str, print_: str, settings: Settings
+        self, db: Database, identity: Identity, key: str, print_: str, settings: Settings
     ) -> tuple[int | None, IdempotencyRecord | None]:
         """(the claimed record's id, None) to run, or (None, the record) to replay."""
         ttl = timedelta(hours=settings.idempotency_ttl_hours)
         deadline = time.monotonic() + WAIT_SECONDS
         claim = True
         while True:
-            step, found = await run_in_threadpool(_step, db, owner_id, key, print_, ttl, claim)
+            step, found = await run_in_threadpool(_step, db, identity.owner_id, key, print_, ttl, claim)
             if step == "claimed":
                 assert isinstance(found, int)
                 return found, None
             if step == "done":
                 assert isinstance(found, IdempotencyRecord)
                 return None, found
-            if step == "mismatch":
-                raise idempotency_key_mismatch()
+            if step == "mismatch":  # nothing said of the key's use to a key that could not use it
+                raise _scope_refusal(identity, found) or idempotency_key_mismatch()
             claim = step == "retry"  # the claim vanished, expired or went stale: try to take it
             if not claim:
                 if time.monotonic() >= deadline:
@@ -182,14 +193,23 @@ class IdempotencyMiddleware:
         if storable(status) and not no_store:
             headers = [[k, v] for k, v in headers if k.lower() not in _NOT_STORED]
             ttl = timedelta(hours=settings.idempotency_ttl_hours)
+            # Every scope the route checked (the key held them all: a 403 is not stored).
+            demanded = sorted(scope.get("state", {}).get(SCOPES_DEMANDED, ()))
+            response = {"status": status, "headers": headers, "body": body, "ttl": ttl, "required_scopes": demanded}
             try:
-                await run_in_threadpool(_complete, db, record_id, status, headers, body, ttl)
+                await run_in_threadpool(_complete, db, record_id, response)
             except _DB_ERRORS as exc:  # the claim goes stale and is taken over later
                 log.warning("could not store the response for an Idempotency-Key: %s", type(exc).__name__)
         else:
             await _release(db, record_id)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+def _scope_refusal(identity: Identity, record: IdempotencyRecord) -> ApiError | None:
+    """403 if the key lacks a scope the route demanded of the request that ran."""
+    missing = [name for name in record.required_scopes or () if not identity.has_scope(name)]
+    return insufficient_scope(missing[0]) if missing else None
 
 
 async def _refuse(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,7 +240,7 @@ def _step(db: Database, owner_id: int, key: str, print_: str, ttl: timedelta, cl
             if record is None:
                 return "busy", None
         if record.fingerprint != print_:
-            return "mismatch", None
+            return "mismatch", record
         if record.response_status is not None:
             return "done", record
         if record.locked_at <= now - STALE_AFTER:
@@ -232,14 +252,14 @@ def _step(db: Database, owner_id: int, key: str, print_: str, ttl: timedelta, cl
         return "busy", None
 
 
-def _complete(db: Database, record_id: int, status: int, headers: list[Any], body: bytes, ttl: timedelta) -> None:
-    with db.session() as session:
-        complete_key(session, record_id=record_id, status=status, headers=headers, body=body, now=utcnow(), ttl=ttl)
+def _complete(db: Database, record_id: int, response: dict[str, Any]) -> None:
+    with db.session(write_lock=True) as session:
+        complete_key(session, record_id=record_id, now=utcnow(), **response)
 
 
 async def _release(db: Database, record_id: int) -> None:
     def release() -> None:
-        with db.session() as session:
+        with db.session(write_lock=True) as session:
             release_key(session, record_id=record_id)
 
     try:
@@ -275,28 +295,3 @@ async def _replay(record: IdempotencyRecord, send: Send) -> None:
     headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
     await send({"type": "http.response.start", "status": record.response_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def document_idempotency_key(app: Any) -> None:
-    """Declare the ``Idempotency-Key`` header on every POST of the OpenAPI document (the
-    middleware handles it, so no route declares it itself)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        header = {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "description": "Same key and body within 24 h: the first response again, and nothing runs twice.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-        }
-        for path, operations in schema.get("paths", {}).items():
-            if path.startswith("/api/v1") and "post" in operations:
-                operations["post"].setdefault("parameters", []).append(header)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi

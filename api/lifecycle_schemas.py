@@ -7,12 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import OptionalTimestamp, ProjectStatusName, Timestamp
+from api.validation import ClientText
 from store.models import Event, Run, SpecVersion, Task
 
 TaskStatusName = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
 
 
-class Strict(BaseModel):
+class Strict(ClientText):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -23,6 +24,7 @@ class QuestionPublic(BaseModel):
     options: list[str] | None = None
     default: Any = None
     help: str = ""
+    required: bool = Field(default=False, description="Must be answered; else, left out, it takes its default")
 
 
 class QuestionList(BaseModel):
@@ -30,24 +32,41 @@ class QuestionList(BaseModel):
 
 
 class AnswersIn(Strict):
+    # Each answer is held to the rules of the create field of its name (api.validation).
     answers: dict[str, Any] = Field(description="question id -> answer")
+
+
+SpecVersionNumber = Field(
+    default=None,
+    ge=1,
+    le=2_147_483_647,
+    description="The spec version this decides; another version, or one being written, is 409 invalid_state",
+)
 
 
 class NotesIn(Strict):
     notes: str = Field(default="", max_length=5000)
+    version: int | None = SpecVersionNumber
 
 
 class FeedbackIn(Strict):
     feedback: str = Field(min_length=1, max_length=5000)
+    version: int | None = SpecVersionNumber
 
 
 class ActionResult(BaseModel):
-    """Where the project stands after an action; ``queued`` when it waits for a worker."""
+    """Where the action led the project: the status and phase the run stored once it
+    accepted the action. ``queued``: no worker answered in time, so the action waits in
+    Temporal as a signal and ``status``/``phase`` are still those before it."""
 
     id: int
     status: ProjectStatusName
     phase: str
+    paused: bool = False
     queued: bool = False
+    accepted: str | None = Field(
+        default=None, description="For 202 answers: the action taken on, whose end state `status` names"
+    )
 
 
 class SpecPublic(BaseModel):

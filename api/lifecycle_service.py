@@ -3,18 +3,22 @@ workflow, which has the final word (its update validators)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import invalid_field, invalid_state, queueing_failed
+from api.errors import invalid_fields, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
-from api.schemas import OPT_IN_FIELDS
+from api.run_start import start_run
+from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.steering import steer_within
+from api.validation import check_answers
 from engine import EngineError, InvalidAnswer
 from engine.context import validate_answers
 from engine.templates import load_template
@@ -23,40 +27,65 @@ from store.db import Database
 from store.lifecycle import list_spec_versions
 from store.models import Project
 from workflows import workflow_id_for
-from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import TERMINAL_STATUSES, AnswersUpdate, ProjectGenerationInput, StatusSnapshot
 
 
 def result_of(project: Project, snapshot: StatusSnapshot | None) -> ActionResult:
+    """The state the run stored once it accepted the action (its update answers only then),
+    or, queued as a signal for want of a worker, the state before it."""
     if snapshot is None:
         return ActionResult.model_validate(
-            {"id": project.id, "status": project.status, "phase": project.phase, "queued": True}
+            {
+                "id": project.id,
+                "status": project.status,
+                "phase": project.phase,
+                "paused": project.paused,
+                "queued": True,
+            }
         )
     return ActionResult.model_validate(
-        {"id": project.id, "status": snapshot.status.value, "phase": snapshot.phase.value}
+        {"id": project.id, "status": snapshot.status.value, "phase": snapshot.phase.value, "paused": snapshot.paused}
     )
 
 
 async def submit_answers(
     *, temporal: Client, settings: Settings, project: Project, answers: dict[str, Any]
 ) -> ActionResult:
+    # What was sent is checked first, like any body (400 before 409).
+    sent = check_answers(answers, prefix="", fields=FIELD_RULES)
     if project.status != "awaiting_answers":
         raise invalid_state("The project is not waiting for answers.", project.status)
 
     def check() -> dict[str, Any]:
         try:
-            template = load_template(project.template, template_path=settings.template_path)
-            return validate_answers(template, answers)
-        except InvalidAnswer as exc:
-            raise invalid_field(exc.field, exc.message) from exc
+            template = load_template(
+                project.template, template_path=settings.template_path, trusted_ids=settings.trusted_template_ids
+            )
         except EngineError as exc:
             raise invalid_state(f"The project's template cannot be loaded: {exc}", project.status) from exc
+        # Every problem at once: the values (the template's rules) and, against the open
+        # questions as stored, what was not asked and what is required. The workflow checks
+        # the latter again, on its own state, and has the final word.
+        asked = {q["id"]: q for q in project.questions or []}
+        unasked = [name for name in sent if asked and name not in asked]
+        problems = [(name, "is not a question of this project") for name in unasked]
+        problems += [(i, "is required") for i, q in asked.items() if q.get("required") and i not in sent]
+        try:
+            clean = validate_answers(template, {k: v for k, v in sent.items() if k not in unasked})
+        except InvalidAnswer as exc:
+            problems = [(e.field, e.message) for e in exc.errors] + problems
+        if problems:
+            raise invalid_fields(problems)
+        return clean
 
     clean = await run_in_threadpool(check)
     return result_of(project, await steer_within(settings, temporal, project, "answers", AnswersUpdate(answers=clean)))
 
 
-async def cancel_project(*, temporal: Client, project: Project) -> ActionResult:
+async def cancel_project(*, temporal: Client, project: Project, wait: float = 0) -> ActionResult:
+    """Ask the run to cancel, then wait up to ``wait`` seconds for it to store its end:
+    answered ``cancelled`` once it has, else with the accepted action and the status it
+    will reach (the request is durable in Temporal; the run acts on it when it can)."""
     if project.status in TERMINAL_STATUSES:
         raise invalid_state(
             f"The project is {project.status}; only a running project can be cancelled.", project.status
@@ -68,9 +97,16 @@ async def cancel_project(*, temporal: Client, project: Project) -> ActionResult:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise invalid_state("The project's run has already ended.", project.status) from exc
         raise queueing_failed() from exc
-    return ActionResult.model_validate(
-        {"id": project.id, "status": project.status, "phase": project.phase, "queued": True}
-    )
+    except (RuntimeError, OSError) as exc:  # Temporal cannot be reached at all
+        raise queueing_failed() from exc
+    if wait > 0:
+        with contextlib.suppress(Exception):  # the run ends cancelled (or, racing, otherwise)
+            await asyncio.wait_for(handle.result(), timeout=wait)
+        with contextlib.suppress(Exception):
+            description = await handle.describe()
+            if description.status is not None and description.status != WorkflowExecutionStatus.RUNNING:
+                return ActionResult(id=project.id, status="cancelled", phase="cancelled", paused=project.paused)
+    return ActionResult(id=project.id, status="cancelled", phase=project.phase, accepted="cancel")
 
 
 def _retry_input(db: Database, project: Project, settings: Settings, owner: str) -> ProjectGenerationInput:
@@ -114,16 +150,12 @@ async def retry_project(
         )
     workflow_input = await run_in_threadpool(_retry_input, db, project, settings, owner)
     try:
-        await temporal.start_workflow(
-            ProjectGenerationWorkflow.run,
-            workflow_input,
-            id=workflow_id_for(project.id),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"{project.name} ({project.slug}) run {workflow_input.run_number}",
+        await start_run(
+            temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.FAIL
         )
     except WorkflowAlreadyStartedError as exc:
         raise invalid_state("The project already has a run in progress.", project.status) from exc
     except (RPCError, RuntimeError, OSError) as exc:
         raise queueing_failed() from exc
-    return ActionResult(id=project.id, status="queued", phase="queued", queued=True)
+    # The new run starts queued; its first write moves the project on from failed.
+    return ActionResult(id=project.id, status="queued", phase="queued", accepted="retry")

@@ -7,17 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.deps import document_api_keys
+from api.deps import document_api_keys, document_idempotency_key
 from api.errors import install_error_handlers
-from api.idempotency import IdempotencyMiddleware, document_idempotency_key
-from api.limits import BodySizeLimitMiddleware
+from api.idempotency import IdempotencyMiddleware
+from api.limits import BodySizeLimitMiddleware, ClientInputMiddleware
 from api.observability import ApiMetrics, ObservabilityMiddleware
 from api.ratelimit import Gatekeeper
 from api.reads import ProjectReads
 from api.request_context import RequestIdMiddleware
-from api.routes import admin, events, files, health, lifecycle, observability, projects, runs, webhooks
+from api.routes import admin, docs, events, files, health, lifecycle, observability, projects, runs, templates, webhooks
 from api.status_cache import StatusCache
 from api.status_middleware import StatusCacheMiddleware
+from api.streams import StreamHub
 from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
@@ -38,10 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reads = ProjectReads(app.state.db, settings.api_read_threads)
         app.state.status_cache = StatusCache(app.state.reads, settings.status_cache_seconds)
         app.state.artifacts = LocalArtifactStore(settings.artifact_dir)
+        # Event streams: a cap per key, one poller per followed project (api/streams.py).
+        app.state.streams = StreamHub(app.state.db, settings)
         configure_tracing(settings, "forgeflow-api")  # only with FORGEFLOW_OTEL_ENABLED
         # Lazy: the API serves reads while Temporal is down; creates answer 503 until it is back.
         app.state.temporal = await connect(settings, lazy=True)
         yield
+        await app.state.streams.aclose()
         app.state.db.dispose()
 
     app = FastAPI(
@@ -49,12 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Durable project generation on Temporal; the Djass Projects API v1 and more.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from CDNs; api/routes/docs.py serves it locally.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Innermost: a cached status poll is answered after every check above it, before routing.
     app.add_middleware(StatusCacheMiddleware)
     # Added last is outermost: every response, replays and their errors too, carries the request id.
     app.add_middleware(IdempotencyMiddleware)
+    # Between the two: control characters in the query string and a body too deep to parse
+    # are refused before the idempotency key hashes anything.
+    app.add_middleware(ClientInputMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Inside the request id (logged with it), outside the rest: 413s and replays count too.
     app.state.metrics = ApiMetrics(app)
@@ -64,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(resource.router, prefix="/api/v1")
     app.include_router(webhooks.router, prefix="/api/v1")
     app.include_router(admin.router, prefix="/api/v1")
+    app.include_router(templates.router, prefix="/api/v1")
     app.include_router(health.router)
+    app.include_router(docs.router)
     document_idempotency_key(app)
     document_api_keys(app)
     app.include_router(observability.router)

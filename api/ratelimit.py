@@ -19,10 +19,13 @@ by the CLI in another process, works at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import anyio
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
@@ -31,9 +34,11 @@ from api.memo import ExpiringCache
 from api.request_context import add_response_headers
 from forgeflow.settings import Settings
 from store.db import Database
-from store.keys import Identity, authenticate, hash_key
+from store.keys import LAST_USED_RESOLUTION, Identity, authenticate, hash_key, touch_key
 from store.models import utcnow
 from store.ratelimit import Claim, RateLimitState, claim, reset_after, window_start
+
+log = logging.getLogger("forgeflow.api")
 
 MAX_KEY_LENGTH = 200
 # Where an identity resolved earlier in this request (the idempotency middleware) is kept,
@@ -69,6 +74,8 @@ class Gatekeeper:
         self.max_lease = max(1, min(MAX_LEASE, self.limit // LEASE_DIVISOR))
         self.identities: ExpiringCache[str, Identity] = ExpiringCache(MAX_KEYS)
         self._leases: dict[int, _Lease] = {}
+        # When this process last recorded each key's use (monotonic), see store.keys.touch_key.
+        self._touched: dict[int, float] = {}
         # One database trip per key at a time; concurrent requests of that key wait for it.
         self._trips: dict[str, anyio.Event] = {}
 
@@ -132,11 +139,44 @@ class Gatekeeper:
     def _lookup(self, key: str, size: int | None, now: float) -> tuple[Identity | None, Claim | None]:
         """Blocking: authenticate, and claim ``size`` hits in the same transaction."""
         # SQLite: take the write lock up front, the upsert follows the read (see store.db).
+        claimed: Claim | None = None
+        touched: float | None = None
         with self.db.session(write_lock=size is not None) as session:
             found = authenticate(session, plaintext=key)
-            if found is None or size is None:
-                return found, None
-            return found, claim(session, key_id=found.key_id, limit=self.limit, size=size, now=now)
+            if found is not None and size is not None:
+                claimed = claim(session, key_id=found.key_id, limit=self.limit, size=size, now=now)
+                touched = self._touch_due(found.key_id)
+                if touched is not None:  # rides along with the claim: no transaction of its own
+                    touch_key(session, key_id=found.key_id, now=utcnow())
+        if found is not None and touched is not None:
+            self._remember_touch(found.key_id, touched)
+        elif found is not None and self.limit <= 0:
+            self._touch_alone(found.key_id)
+        return found, claimed
+
+    def _touch_due(self, key_id: int) -> float | None:
+        """Now (monotonic) if this process has not recorded the key's use for a while, else None."""
+        now = time.monotonic()
+        last = self._touched.get(key_id)
+        return now if last is None or now - last >= LAST_USED_RESOLUTION.total_seconds() else None
+
+    def _remember_touch(self, key_id: int, touched: float) -> None:
+        if key_id not in self._touched and len(self._touched) >= MAX_KEYS:
+            self._touched.clear()  # forgetting only costs an early write per key
+        self._touched[key_id] = touched
+
+    def _touch_alone(self, key_id: int) -> None:
+        """Without rate limiting no claim is written: the key's last use gets a short write
+        of its own, at most once per LAST_USED_RESOLUTION. Bookkeeping never fails a request."""
+        touched = self._touch_due(key_id)
+        if touched is None:
+            return
+        self._remember_touch(key_id, touched)
+        try:
+            with self.db.session(write_lock=True) as session:
+                touch_key(session, key_id=key_id, now=utcnow())
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            log.warning("could not record the last use of key %s: %s", key_id, type(exc).__name__)
 
     def _remember(self, key_hash: str, identity: Identity) -> None:
         lifetime = self.ttl

@@ -7,15 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
     model_serializer,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from api.validation import MAX_NESTING, ClientText, field_rules, within_depth
 from store.models import Project
 
 
@@ -25,7 +25,14 @@ def _iso_utc(value: datetime | None) -> str | None:
 
 Timestamp = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
 OptionalTimestamp = Annotated[datetime | None, PlainSerializer(_iso_utc, return_type=str | None)]
-Flag = Literal["y", "n"]
+
+
+def _flag(value: Any) -> Any:
+    # JSON true/false as well as "y"/"n", stored as the "y"/"n" the template compares.
+    return ("y" if value else "n") if isinstance(value, bool) else value
+
+
+Flag = Annotated[Literal["y", "n"], BeforeValidator(_flag, json_schema_input_type=Literal["y", "n"] | bool)]
 ProjectStatusName = Literal[
     "queued", "generating", "awaiting_answers", "awaiting_approval", "ready", "failed", "cancelled"
 ]
@@ -46,7 +53,7 @@ FLAG_FIELDS = (
 )
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(ClientText):
     """Only ``project_name`` is required; absent fields take the template's defaults.
 
     The Djass fields are typed here; any other field must be a variable of the chosen
@@ -55,7 +62,9 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
     template: str | None = Field(default=None, max_length=100, description="Template id (default: djass-saas)")
-    answers: dict[str, Any] | None = Field(default=None, description="More template variables, by name")
+    answers: dict[str, Any] | None = Field(
+        default=None, description="More template variables, by name (under the same rules as the fields below)"
+    )
     require_approval: bool | None = Field(default=None, description="Wait for the spec to be approved")
     ask_questions: bool | None = Field(default=None, description="Wait for answers to what the request left open")
     webhook_url: str | None = Field(default=None, max_length=2000, description="Receives every status change")
@@ -80,18 +89,11 @@ class ProjectCreate(BaseModel):
     use_healthchecks: Flag | None = None
     use_ci: Flag | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        # NUL cannot be stored in a PostgreSQL text column, nor sensibly in a file name.
-        if isinstance(data, dict):
-            for name, value in data.items():
-                if isinstance(value, str) and "\x00" in value:
-                    raise PydanticCustomError("nul_character", f"{name} must not contain NUL characters")
-        return data
-
 
 OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")
+# The rules of each template-variable field, for the same name in ``answers``: a value there
+# is held to exactly what it would be held to at the top level.
+FIELD_RULES = field_rules(ProjectCreate, (name for name in ProjectCreate.model_fields if name not in OPT_IN_FIELDS))
 EXTENSION_FIELDS = ("phase", "template", "current_run", "spec_version")
 
 
@@ -114,6 +116,8 @@ class ProjectPublic(BaseModel):
     template: str | None = None
     current_run: int | None = None
     spec_version: int | None = None
+    # Paused by its owner (POST /pause): no new task starts until /resume.
+    paused: bool = False
 
     @model_serializer(mode="wrap")
     def _v1_unless_opted_in(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -121,11 +125,20 @@ class ProjectPublic(BaseModel):
         if self.phase is None:
             for name in EXTENSION_FIELDS:
                 data.pop(name, None)
+            if not self.paused:  # a v1 client sees it only once it has paused the project
+                data.pop("paused", None)
         return data
 
     @classmethod
     def of(cls, project: Project) -> ProjectPublic:
         public = cls.model_validate(project, from_attributes=True)
+        if not within_depth(public.input_payload):
+            # A row stored before nesting was bounded: shown without what cannot be
+            # serialized, so that one row never breaks its owner's list.
+            public.input_payload = {
+                name: value if within_depth(value, MAX_NESTING - 1) else "(nested too deeply to show)"
+                for name, value in public.input_payload.items()
+            }
         if not any(name in project.input_payload for name in OPT_IN_FIELDS):
             public.phase = public.template = public.current_run = public.spec_version = None
         return public

@@ -1,45 +1,48 @@
 """What the routes do, kept out of the routes: normalising a create request, counting
-quota, starting the workflow, and undoing the row if Temporal cannot be reached."""
+quota, starting the workflow, and undoing the row if the workflow does not start."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import invalid_field, invalid_slug, queueing_failed, quota_exceeded, reserved_slug, unknown_template
-from api.schemas import ProjectCreate
+from api.errors import (
+    ApiError,
+    invalid_field,
+    invalid_fields,
+    invalid_slug,
+    queueing_failed,
+    quota_exceeded,
+    reserved_slug,
+    template_unusable,
+    unknown_template,
+)
+from api.run_start import start_run
+from api.schemas import FIELD_RULES, ProjectCreate
+from api.validation import check_answers, check_value
 from engine import EngineError, InvalidAnswer, UnknownTemplate
-from engine.context import validate_answers
+from engine.context import accepts_answer, validate_answers
 from engine.slugs import is_reserved_slug, normalise_project_slug
 from engine.templates import DEFAULT_TEMPLATE_ID as DEFAULT_TEMPLATE
-from engine.templates import Template, available_templates, load_template
+from engine.templates import Template, load_template
 from forgeflow.netguard import WebhookURLError, check_webhook_url
 from forgeflow.settings import Settings
 from store.db import Database
 from store.keys import Identity
 from store.models import Project
-from store.projects import QuotaExceeded, create_project, discard_project
-from workflows import workflow_id_for
-from workflows.project_generation import ProjectGenerationWorkflow
+from store.projects import QuotaExceeded, abandon_project, create_project, discard_project
 from workflows.types import (
-    SA_OWNER,
-    SA_PHASE,
-    SA_PROJECT_ID,
-    SA_STATUS,
-    SA_TEMPLATE,
     ProjectGenerationInput,
 )
 
 log = logging.getLogger("forgeflow.api")
-
-START_TIMEOUT = timedelta(seconds=10)
 
 
 RUN_OPTIONS = ("require_approval", "ask_questions", "webhook_url")
@@ -60,15 +63,26 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     template's defaults apply, everything checked against the template's variables."""
     payload = body.model_dump(exclude_none=True)
     options: dict[str, Any] = {k: payload.pop(k) for k in RUN_OPTIONS if k in payload}
-    extra_answers: dict[str, Any] = payload.pop("answers", {})
+    # Template variables sent outside the typed fields, at the top level or in ``answers``,
+    # are held to the same rules as those fields (api.validation).
+    for name, value in (body.model_extra or {}).items():
+        check_value(name, name)
+        check_value(name, value)
+    extra_answers = check_answers(payload.pop("answers", {}), prefix="answers.", fields=FIELD_RULES)
+    if extra_answers.get("author_email") == "":
+        del extra_answers["author_email"]  # empty means "the owner's", as at the top level
     template_id = payload.pop("template", None) or DEFAULT_TEMPLATE
     try:
-        template = load_template(template_id, template_path=settings.template_path)
+        template = load_template(
+            template_id, template_path=settings.template_path, trusted_ids=settings.trusted_template_ids
+        )
     except UnknownTemplate as exc:
         raise unknown_template(template_id, exc.available) from exc
     except EngineError as exc:
+        # The operator's template is broken or unsafe (a symlink out of it, code it may not
+        # run): the client is told which template and why; nothing is created.
         log.error("template %s cannot be loaded: %s", template_id, exc)
-        raise unknown_template(template_id, available_templates(settings.template_path)) from exc
+        raise template_unusable(template_id, str(exc)) from exc
     slug = normalise_project_slug(payload.get("project_slug") or payload["project_name"])
     if not slug:
         raise invalid_slug()
@@ -76,15 +90,23 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
         raise reserved_slug(slug)
     if "project_slug" in template.variables:
         payload["project_slug"] = slug
-    if "author_email" in template.variables and not payload.get("author_email"):
+    if (
+        "author_email" in template.variables
+        and not (payload.get("author_email") or "author_email" in extra_answers)
+        # An owner address the template refuses (an old dev key's dev@localhost) is not
+        # filled in: the template's default applies, as for any absent field.
+        and accepts_answer(template, "author_email", identity.owner_email)
+    ):
         payload["author_email"] = identity.owner_email
     for name, value in extra_answers.items():
         if name in payload and payload[name] != value:
             raise invalid_field(f"answers.{name}", f"differs from the top-level {name}")
     try:
-        answers = validate_answers(template, {**payload, **extra_answers})
+        # Without questions asked later, a required variable must be answered now.
+        answers = validate_answers(template, {**payload, **extra_answers}, complete=not options.get("ask_questions"))
     except InvalidAnswer as exc:
-        raise invalid_field(exc.field, exc.message) from exc
+        named = [(f"answers.{e.field}" if e.field in extra_answers else e.field, e.message) for e in exc.errors]
+        raise invalid_fields(named) from exc
     if "webhook_url" in options:
         try:
             check_webhook_url(options["webhook_url"], allow_private=settings.webhook_allow_private)
@@ -139,46 +161,61 @@ async def start_project(
         owner_id=identity.owner_id,
     )
     try:
-        await temporal.start_workflow(
-            ProjectGenerationWorkflow.run,
-            workflow_input,
-            id=workflow_id_for(project.id),
-            task_queue=settings.task_queue,
-            # A retried create of the same row attaches to the running workflow.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_PROJECT_ID, project.id),
-                    SearchAttributePair(SA_OWNER, identity.owner_name),
-                    SearchAttributePair(SA_STATUS, "queued"),
-                    SearchAttributePair(SA_PHASE, "queued"),
-                    SearchAttributePair(SA_TEMPLATE, template),
-                ]
-            ),
-            static_summary=f"{project.name} ({project.slug}) for {identity.owner_name}",
-            static_details=_static_details(project, identity, template),
-            rpc_timeout=START_TIMEOUT,
+        # A retried create of the same row attaches to the running workflow.
+        await start_run(
+            temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.USE_EXISTING
         )
-    except (RPCError, RuntimeError, OSError) as exc:
-        log.warning("could not start the workflow of project %s: %s", project.id, exc)
-        await run_in_threadpool(_discard, db, project.id)
-        raise queueing_failed() from exc
+    except BaseException as exc:
+        # Whatever stopped the start (Temporal away, an input it cannot take, the request
+        # cancelled), the row must not stay behind as a queued project with no workflow.
+        await _undo_create(db, project.id, exc)
+        refusal = _start_failure(project.id, exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
     return project
 
 
+# Errors after which the workflow may have started all the same (the request reached
+# Temporal, its answer did not reach us).
+_AMBIGUOUS = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.UNKNOWN)
+
+
+def _maybe_started(exc: BaseException) -> bool:
+    if isinstance(exc, RPCError):
+        return exc.status in _AMBIGUOUS
+    return isinstance(exc, asyncio.CancelledError | TimeoutError)
+
+
+async def _undo_create(db: Database, project_id: int, exc: BaseException) -> None:
+    """Remove the row of a create whose workflow did not start; if it may have started, keep
+    the row (on SQLite a deleted id is handed out again, and the next create would attach to
+    that workflow) but fail and archive it, so it is neither counted nor listed."""
+    undo = _abandon if _maybe_started(exc) else _discard
+    try:
+        # Shielded: a create cancelled while its row is undone still undoes it.
+        await asyncio.shield(run_in_threadpool(undo, db, project_id))
+    except Exception:
+        log.exception("could not undo project %s after its workflow failed to start", project_id)
+
+
+def _start_failure(project_id: int, exc: BaseException) -> ApiError | None:
+    """The answer to a create whose workflow did not start; None: let the error go on."""
+    if isinstance(exc, ValueError | TypeError | RecursionError):
+        # The workflow input could not be encoded: nothing a retry would change.
+        log.warning("the workflow input of project %s cannot be encoded: %s", project_id, exc)
+        return invalid_field("body", "the request cannot be queued (its values cannot be encoded)")
+    if isinstance(exc, RPCError | RuntimeError | OSError):
+        log.warning("could not start the workflow of project %s: %s", project_id, exc)
+        return queueing_failed()
+    return None
+
+
 def _discard(db: Database, project_id: int) -> None:
-    with db.session() as session:
+    with db.session(write_lock=True) as session:
         discard_project(session, project_id=project_id)
 
 
-def _static_details(project: Project, identity: Identity, template: str) -> str:
-    wid = workflow_id_for(project.id)
-    return "\n".join(
-        [
-            f"**Project** {project.name} (`{project.slug}`), id {project.id}",
-            f"**Owner** {identity.owner_name} · **Template** `{template}`",
-            "",
-            f"Approve: `temporal workflow update execute --workflow-id {wid} --name approve --input '{{}}'`",
-            f"Cancel: `temporal workflow cancel --workflow-id {wid}`",
-        ]
-    )
+def _abandon(db: Database, project_id: int) -> None:
+    with db.session(write_lock=True) as session:
+        abandon_project(session, project_id=project_id, reason="The project could not be queued.")

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateR
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, invalid_field, invalid_state, queueing_failed
+from api.errors import ApiError, invalid_field, invalid_fields, invalid_state, queueing_failed
 from forgeflow.settings import Settings
 from store.models import Project
 from workflows import workflow_id_for
@@ -42,12 +42,15 @@ async def steer(
         return None
     except RPCError as exc:
         raise _rpc_refusal(exc, project) from exc
+    except (RuntimeError, OSError) as exc:  # Temporal cannot be reached at all: retryable, not a 500
+        log.warning("temporal unreachable for the %s of project %s: %s", name, project.id, exc)
+        raise queueing_failed() from exc
 
 
 async def _signal(handle: Any, name: str, arg: Any) -> None:
     try:
         await handle.signal(name, arg, rpc_timeout=timedelta(seconds=UPDATE_TIMEOUT))
-    except RPCError as exc:
+    except (RPCError, RuntimeError, OSError) as exc:
         raise queueing_failed() from exc
 
 
@@ -57,6 +60,9 @@ def _refusal(cause: BaseException | None, project: Project) -> ApiError:
         if cause.type == "InvalidState":
             return invalid_state(_sentence(cause.message), details.get("current_status", project.status))
         if cause.type == "InvalidInput":
+            errors = details.get("errors")
+            if isinstance(errors, list) and errors:  # every problem at once (workflows.validation)
+                return invalid_fields([(str(e.get("field")), str(e.get("message"))) for e in errors])
             return invalid_field(details.get("field", "body"), cause.message)
     return invalid_state("The project cannot take this action now.", project.status)
 

@@ -21,6 +21,27 @@ class InvalidAnswer(EngineError):
         self.field = field
         self.message = message
 
+    @property
+    def errors(self) -> list[InvalidAnswer]:
+        """Every problem found, this one first: one, unless it is :class:`InvalidAnswers`."""
+        return [self]
+
+
+class InvalidAnswers(InvalidAnswer):
+    """Every problem of one set of answers, so that a client fixes them in one go; ``field``
+    and ``message`` are the first's (what a handler of a single InvalidAnswer shows)."""
+
+    def __init__(self, errors: list[InvalidAnswer]) -> None:
+        if not errors:
+            raise ValueError("InvalidAnswers needs at least one error")
+        super().__init__(errors[0].field, errors[0].message)
+        self.args = ("; ".join(str(e) for e in errors),)
+        self._errors = list(errors)
+
+    @property
+    def errors(self) -> list[InvalidAnswer]:
+        return list(self._errors)
+
 
 class InvalidPlan(EngineError):
     pass

@@ -15,7 +15,7 @@ from cookiecutter.generate import apply_overwrites_to_context, generate_context
 from cookiecutter.prompt import prompt_choice_for_config, render_variable
 from jinja2 import Environment, TemplateError
 
-from engine import EngineError, InvalidAnswer
+from engine import EngineError, InvalidAnswer, InvalidAnswers
 from engine.jinja import environment
 from engine.lru import LRU
 from engine.templates import Template
@@ -23,14 +23,62 @@ from engine.templates import Template
 YES_NO = ("y", "n")
 
 
-def validate_answers(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Check answers against the template's variables and manifest; return them normalised."""
+def question_type(template: Template, name: str) -> str:
+    """boolean, single_choice or text: the manifest's word for the variable, else inferred
+    from its default (a list is a choice; a bool, "y" or "n" a yes/no question)."""
+    question = template.manifest.questions.get(name)
+    if question is not None and question.type is not None:
+        return question.type
+    default = template.variables[name]
+    if isinstance(default, list):
+        return "single_choice"
+    if isinstance(default, bool) or default in YES_NO:
+        return "boolean"
+    return "text"
+
+
+def validate_answers(template: Template, answers: Mapping[str, Any], *, complete: bool = False) -> dict[str, Any]:
+    """Check answers against the template's variables and manifest; return them normalised
+    (a yes/no as the template compares it). Every problem is reported at once, as
+    :class:`InvalidAnswers`. ``complete``: no question will be asked after these answers, so
+    a required question they leave out is a problem too; any other takes its default."""
     clean: dict[str, Any] = {}
+    errors: list[InvalidAnswer] = []
     for name, value in answers.items():
         if name not in template.variables or name.startswith("_"):
-            raise InvalidAnswer(name, "is not a variable of this template")
-        clean[name] = _check_value(template, name, value)
+            errors.append(InvalidAnswer(name, "is not a variable of this template"))
+            continue
+        try:
+            clean[name] = _check_value(template, name, value)
+        except InvalidAnswer as exc:
+            errors.append(exc)
+    if complete:
+        errors += [InvalidAnswer(name, "is required") for name in _unanswered_required(template, answers, clean)]
+    if errors:
+        raise InvalidAnswers(errors)
     return clean
+
+
+def accepts_answer(template: Template, name: str, value: Any) -> bool:
+    """Whether ``value`` is an answer the template takes for ``name``."""
+    try:
+        validate_answers(template, {name: value})
+    except InvalidAnswer:
+        return False
+    return True
+
+
+def _unanswered_required(template: Template, answers: Mapping[str, Any], clean: dict[str, Any]) -> list[str]:
+    """Required questions ``answers`` leave out, unless their ``when`` is false for them."""
+    questions = template.manifest.questions
+    missing = [n for n, q in questions.items() if q.required and n in template.variables and n not in answers]
+    if not any(questions[n].when for n in missing):
+        return missing  # no condition to evaluate: no context to build
+    try:
+        context = build_context(template, clean)
+    except EngineError:
+        return missing  # the answers' own errors say why; each still counts as missing
+    return [n for n in missing if evaluate(questions[n].when, context, trusted=template.trusted)]
 
 
 def _check_value(template: Template, name: str, value: Any) -> Any:
@@ -40,24 +88,34 @@ def _check_value(template: Template, name: str, value: Any) -> Any:
         if value not in default:
             raise InvalidAnswer(name, f"must be one of {', '.join(map(str, default))}")
         return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise InvalidAnswer(name, "must be true or false")
-        return value
     if isinstance(default, dict):
         if not isinstance(value, dict):
             raise InvalidAnswer(name, "must be an object")
         return value
+    if isinstance(default, bool) or question_type(template, name) == "boolean":
+        return _yes_no(name, value, as_bool=isinstance(default, bool))
     if not isinstance(value, str):
         raise InvalidAnswer(name, "must be a string")
     if question is not None:
-        if question.type == "boolean" and value not in YES_NO:
-            raise InvalidAnswer(name, 'must be "y" or "n"')
         if question.type == "single_choice" and question.options and value not in question.options:
             raise InvalidAnswer(name, f"must be one of {', '.join(question.options)}")
         if question.pattern and value and not re.search(question.pattern, value):
             raise InvalidAnswer(name, "has an invalid format")
     return value
+
+
+def _yes_no(name: str, value: Any, *, as_bool: bool) -> bool | str:
+    """JSON true/false or "y"/"n", as the template's default is written: a cookiecutter
+    boolean variable gets a bool, a yes/no string variable (``{% if x == 'y' %}``) "y"/"n"."""
+    if isinstance(value, bool):
+        flag = value
+    elif isinstance(value, str) and value in YES_NO:
+        flag = value == "y"
+    else:
+        raise InvalidAnswer(name, 'must be true, false, "y" or "n"')
+    if as_bool:
+        return flag
+    return "y" if flag else "n"
 
 
 def build_context(template: Template, answers: Mapping[str, Any], *, output_dir: str = ".") -> dict[str, Any]:

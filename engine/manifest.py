@@ -13,12 +13,17 @@ QuestionType = Literal["boolean", "single_choice", "text"]
 class QuestionDef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: QuestionType = "text"
+    # None: inferred from the variable's default, as for a variable with no entry (so an
+    # entry that only adds `help` or `required` keeps a yes/no variable a boolean).
+    type: QuestionType | None = None
     prompt: str | None = None
     help: str = ""
     options: list[str] | None = None
     pattern: str | None = None
     when: str | None = None
+    # Unanswered, a question takes its default; a required one must be answered (at create,
+    # or at the answers gate when the run asks).
+    required: bool = False
 
 
 class RouteDef(BaseModel):

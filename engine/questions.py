@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.context import YES_NO, build_context, evaluate
+from engine.context import build_context, evaluate, question_type
 from engine.templates import Template
 
 
@@ -18,6 +18,7 @@ class Question:
     options: list[str] | None
     default: Any
     help: str
+    required: bool = False  # else, left unanswered, it takes its default
 
 
 def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Question]:
@@ -31,16 +32,10 @@ def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Questi
         if spec is not None and not evaluate(spec.when, context, trusted=template.trusted):
             continue
         raw_default = template.variables[name]
-        options: list[str] | None = None
-        if isinstance(raw_default, list):
-            kind, options = "single_choice", [str(o) for o in raw_default]
-        elif isinstance(raw_default, bool) or rendered.get(name) in YES_NO:
-            kind, options = "boolean", None
-        else:
-            kind = "text"
-        if spec is not None:
-            kind = spec.type
-            options = spec.options if spec.options is not None else options
+        kind = question_type(template, name)
+        options = [str(o) for o in raw_default] if isinstance(raw_default, list) else None
+        if spec is not None and spec.options is not None:
+            options = spec.options
         found.append(
             Question(
                 id=name,
@@ -49,6 +44,7 @@ def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Questi
                 options=options,
                 default=rendered.get(name),
                 help=spec.help if spec else "",
+                required=spec.required if spec else False,
             )
         )
     return found

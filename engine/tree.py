@@ -30,12 +30,17 @@ Tree = Mapping[str, FileData]
 
 
 def files_under(root: Path) -> list[str]:
-    """Every regular file below ``root`` as a sorted POSIX relative path; symlinks refused."""
+    """Every regular file below ``root`` as a sorted POSIX relative path. Symlinks are
+    refused, and so is anything else that is not a plain file or directory: a named pipe a
+    hook (or an agent) leaves behind would block the reader forever."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
             if os.path.islink(os.path.join(dirpath, name)):
                 raise PathScopeViolation(f"symlink {name!r} in the output is not allowed")
+        for name in filenames:
+            if not stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode):
+                raise PathScopeViolation(f"{name!r} in the output is not a regular file")
         found.extend(Path(dirpath, name).relative_to(root).as_posix() for name in filenames)
     return sorted(found)
 

@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     template_path: str = ""
     # Comma-separated template ids whose hooks and check commands may run (built-ins always).
     trusted_templates: str = ""
+    # Where hooks and checks run: bwrap (a bubblewrap sandbox; see engine/sandbox.py) or off
+    # (a plain subprocess, trusted templates only). Without bwrap, trusted code runs unsandboxed
+    # with a warning and untrusted code is refused.
+    sandbox: Literal["bwrap", "off"] = "bwrap"
+    # Limits of each program in the sandbox: wall clock (then it is killed), CPU time,
+    # address space, and processes (of the sandbox's uid: see RELIABILITY.md).
+    sandbox_timeout_seconds: float = Field(default=300, gt=0)
+    sandbox_cpu_seconds: int = Field(default=300, ge=1)
+    sandbox_memory_mb: int = Field(default=1024, ge=64)
+    sandbox_processes: int = Field(default=256, ge=8)
     log_level: str = "INFO"
     # json: one JSON object per line (timestamp, level, logger, message, request/project ids);
     # text: the classic one-line format. Both redact API keys and webhook secrets.
@@ -82,6 +92,19 @@ class Settings(BaseSettings):
     otel_enabled: bool = False
     # A comment line on idle event streams, so proxies and clients see the stream alive.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Event streams one API key may hold open in one API process (the agent-runner API's 4);
+    # the next is 429 too_many_streams. Every stream costs a connection and a task.
+    max_streams_per_key: int = Field(default=4, ge=1, le=1000)
+    # How often an API process checks that the keys of its open streams still work: a
+    # revoked or expired key's streams end within about this long.
+    stream_key_check_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Slow clients (slowloris): the request line and headers must arrive within this long of
+    # the connection opening (or of the request's first byte on a kept-alive connection), and
+    # the body within this long of the headers; else the connection is closed (408).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # An idle kept-alive connection is closed after this long (uvicorn's timeout_keep_alive).
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     # Requests per API key per fixed one-minute window, counted in the database; 0 disables.
     rate_limit_per_minute: int = Field(default=600, ge=0)
     # How long an API process trusts a key it has authenticated; a key revoked or changed

@@ -7,8 +7,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
@@ -18,15 +20,32 @@ from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
 from activities.webhooks import WebhookActivities
+from engine.sandbox import MIB, Limits, SandboxConfig
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect, metrics_runtime
 from store.artifacts import LocalArtifactStore
 from store.db import Database
 from store.webhooks import load_cipher
 from workflows.project_generation import ProjectGenerationWorkflow
-from workflows.task_batch import TaskBatchWorkflow
+from workflows.tasks import TaskSliceWorkflow
 
 log = logging.getLogger("forgeflow.worker")
+
+
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The engine's sandbox, from the settings; the data dir (secret key, SQLite database,
+    artifacts) and a SQLite file elsewhere stay out of it even below a mounted directory."""
+    hidden = [settings.data_dir.resolve()]
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        hidden.append(Path(url.database).resolve())
+    limits = Limits(
+        timeout_seconds=settings.sandbox_timeout_seconds,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_mb * MIB,
+        processes=settings.sandbox_processes,
+    )
+    return SandboxConfig(mode=settings.sandbox, limits=limits, hidden=tuple(hidden))
 
 
 def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
@@ -34,6 +53,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         "template_path": settings.template_path,
         "trusted_ids": settings.trusted_template_ids,
         "work_dir": settings.data_dir.resolve() / "work",
+        "sandbox": sandbox_config(settings),
     }
     artifacts = LocalArtifactStore(settings.artifact_dir)
     generation = GenerationActivities(artifacts, **options)
@@ -52,8 +72,6 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.prepare,
         generation.run_task,
         generation.run_tasks,
-        assembly.verify,
-        assembly.export,
         assembly.verify_and_export,
     ]
 
@@ -70,7 +88,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ProjectGenerationWorkflow, TaskBatchWorkflow],
+        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow],
         activities=activities if activities is not None else build_activities(settings, db),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,

@@ -63,12 +63,20 @@ def complete_key(
     body: bytes,
     now: datetime,
     ttl: timedelta,
+    required_scopes: list[str] | None = None,
 ) -> None:
-    """Store the response to replay; it is kept for ``ttl`` from now."""
+    """Store the response to replay, and the scopes a replay demands (None: none known);
+    it is kept for ``ttl`` from now."""
     session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id)
-        .values(response_status=status, response_headers=headers, response_body=body, expires_at=now + ttl)
+        .values(
+            response_status=status,
+            response_headers=headers,
+            response_body=body,
+            expires_at=now + ttl,
+            required_scopes=required_scopes,
+        )
     )
 
 

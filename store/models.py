@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import LargeBinary, TypeDecorator
@@ -59,11 +71,13 @@ class ApiKey(Base):
     # slow password hash would add latency to every request and no safety.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(16))
-    # None marks a legacy profile key, which holds every scope.
+    # None marks a legacy profile key: every project scope, never ``admin`` (store.keys).
     scopes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When an API process last checked the key, to within a minute (store.keys.touch_key).
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Project(Base):
@@ -78,6 +92,8 @@ class Project(Base):
     template: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(32), default="queued")
     phase: Mapped[str] = mapped_column(String(32), default="queued")
+    # Paused by its owner: no new task starts until resumed (the run's flag write).
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     error_message: Mapped[str] = mapped_column(Text, default="")
     input_payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -223,6 +239,8 @@ class IdempotencyRecord(Base):
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_headers: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The scopes the route demanded of the request that ran: a replay demands them too.
+    required_scopes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # When the running request claimed the key; a stale claim may be taken over.
     locked_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

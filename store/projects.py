@@ -74,6 +74,17 @@ def discard_project(session: Session, *, project_id: int) -> None:
     session.execute(delete(Project).where(Project.id == project_id))
 
 
+def abandon_project(session: Session, *, project_id: int, reason: str) -> None:
+    """Fail and archive a project whose workflow may or may not have started: neither
+    counted nor listed, and its id is never handed out again (as a deleted row's may be)."""
+    now = utcnow()
+    session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(status="failed", phase="failed", error_message=reason, finished_at=now, updated_at=now, archived_at=now)
+    )
+
+
 def get_project(session: Session, *, owner_id: int, project_id: int) -> Project | None:
     stmt = select(Project).where(Project.id == project_id, Project.owner_id == owner_id, Project.archived_at.is_(None))
     return session.scalars(stmt).one_or_none()
@@ -130,6 +141,7 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
             finished_at=None,
             error_message="",
             artifact_ready=False,
+            paused=False,
             artifact_key=None,
             artifact_sha256=None,
             artifact_size=None,
@@ -163,6 +175,12 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
     return changed
 
 
+def set_paused(session: Session, *, project_id: int, paused: bool, at: datetime) -> None:
+    """A run's pause or resume. Not ordered with the status writes: it changes nothing
+    they write, so whichever lands first, both hold."""
+    session.execute(update(Project).where(Project.id == project_id).values(paused=paused, updated_at=at))
+
+
 def update_details(session: Session, *, project: Project, name: str | None, description: str | None) -> None:
     """Name and description are the client's labels, not generation state: they change
     here directly, and the run keeps generating from what it was given."""
@@ -173,6 +191,20 @@ def update_details(session: Session, *, project: Project, name: str | None, desc
     project.updated_at = utcnow()
 
 
-def archive_project(session: Session, *, project: Project) -> None:
-    project.archived_at = utcnow()
-    project.updated_at = project.archived_at
+def archive_project(session: Session, *, owner_id: int, project_id: int, now: datetime) -> bool:
+    """Archive the owner's project: whether this call did (False: unknown, another owner's,
+    or archived already). One conditional UPDATE, so of concurrent calls exactly one does."""
+    result = session.execute(
+        update(Project)
+        .where(Project.id == project_id, Project.owner_id == owner_id, Project.archived_at.is_(None))
+        .values(archived_at=now, updated_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def unarchive_project(session: Session, *, project_id: int, archived_at: datetime) -> None:
+    """Undo ``archive_project`` (the call that archived at ``archived_at``), when what was
+    to follow it could not be done."""
+    session.execute(
+        update(Project).where(Project.id == project_id, Project.archived_at == archived_at).values(archived_at=None)
+    )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from api.main import create_app
+from api.server import uvicorn_options
 from forgeflow.settings import Settings
 
 POSTGRES_URL = os.environ.get("FORGEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -53,7 +54,7 @@ class LiveServer:
         self.settings = settings
         self.sock = _free_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", **uvicorn_options(settings))
         self.server = uvicorn.Server(config)
 
     async def __aenter__(self) -> LiveServer:
@@ -99,7 +100,8 @@ class ThreadedServer:
 
         self.sock = _free_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", **uvicorn_options(settings))
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> ThreadedServer:

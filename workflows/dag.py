@@ -73,7 +73,6 @@ async def run_dag_packed(
     may_start: Callable[[], bool] = lambda: True,
     max_pack: int = 25,
     min_pack: int = 1,
-    even: bool = False,
 ) -> dict[str, TaskResult]:
     """As ``run_dag``, but tasks that are ready together share activities: the ready tasks
     are spread over the free slots, at least ``min_pack`` and at most ``max_pack`` to an
@@ -81,9 +80,9 @@ async def run_dag_packed(
     packs run at once, and a plan of many small tasks pays a few server round trips
     instead of one per task.
 
-    ``even``: as few packs as ``min_pack`` allows, of even sizes (9 ready, minimum 4: 5 and
-    4); without it, packs of the minimum and the rest (4, 4 and 1). Every pack's completion
-    costs the run a workflow task, and several finishing together wait for each other's.
+    Ready tasks go to as few packs as ``min_pack`` allows, of even sizes (9 ready, minimum
+    4: 5 and 4, not 4, 4 and 1): every pack's completion costs the run a workflow task, and
+    several finishing together wait for each other's.
 
     ``run_pack`` raises ``DagFailed`` naming the task that failed."""
     results: dict[str, TaskResult] = {}
@@ -107,11 +106,8 @@ async def run_dag_packed(
                 continue
             startable = ready()
             slots = max_parallel - len(running)
-            if even:
-                packs = max(1, min(slots, len(startable) // min_pack))
-                size = min(max_pack, -(-len(startable) // packs))
-            else:
-                size = min(max_pack, max(min_pack, -(-len(startable) // slots)))
+            packs = max(1, min(slots, len(startable) // min_pack))
+            size = min(max_pack, -(-len(startable) // packs))
             for start in range(0, min(len(startable), slots * size), size):
                 pack = startable[start : start + size]
                 for task in pack:
@@ -123,5 +119,8 @@ async def run_dag_packed(
             pack_run.cancel()
         if running:
             await workflow.wait(running)
+            for pack_run in running:  # their failures are this one's consequence: seen, not logged
+                if not pack_run.cancelled():
+                    pack_run.exception()
         raise
     return results

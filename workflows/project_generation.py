@@ -1,266 +1,277 @@
-"""ProjectGenerationWorkflow: one durable run per project generation."""
+"""ProjectGenerationWorkflow: one durable run per project generation.
+
+clarify -> [answers] -> spec -> [approval] -> decompose -> tasks -> verify and export.
+The run's state is one ``RunState``; every status write is built and stored through
+``StatusWriter`` (workflows/status.py); the engine steps are in workflows/steps.py and
+the tasks in workflows/tasks.py. Clients steer it with the updates below (the API) or the
+same operations as signals (scripts, the Web UI)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.dag import DagFailed, run_dag, run_dag_packed
-    from workflows.reporting import describe
-    from workflows.review import ReviewHandlers
-    from workflows.steps import ONE_PREPARATION_PATCH, EngineSteps, GenerationFailed
-    from workflows.task_batch import (
-        EVEN_PACKS_PATCH,
-        PACK_MINIMUM_PATCH,
-        TASK_FAILED,
-        TASK_PACKS_PATCH,
-        BatchRunner,
-    )
+    from workflows.dag import DagFailed
+    from workflows.failures import TASK_FAILED, GenerationFailed, describe
+    from workflows.gates import Gates
+    from workflows.state import Decision, RunState
+    from workflows.status import StatusWriter
+    from workflows.steps import EngineSteps
+    from workflows.tasks import TaskRunner
     from workflows.types import (
-        CLARIFY,
-        DECOMPOSE,
-        WRITE_SPEC,
+        AnswersUpdate,
+        ApprovalUpdate,
         ArtifactRef,
         AssembleInput,
-        ClarifyResult,
-        DecisionRecord,
-        EventRecord,
+        PauseUpdate,
         Phase,
-        PlanResult,
         ProjectGenerationInput,
         ProjectGenerationResult,
-        ProjectionInput,
         ProjectStatus,
         QuestionModel,
-        SpecInput,
-        SpecRecord,
-        SpecResult,
+        RegenerateUpdate,
+        SpecSnapshot,
+        StatusSnapshot,
         TaskUpdate,
-        TemplateRequest,
-        VerifyResult,
-        with_defaults,
     )
-    from workflows.writes import export_completed_payload, plan_created_payload, project_ready_payload, spec_record
-
-# Marks runs that run a large plan's tasks in child workflows (see workflows.task_batch).
-TASK_BATCHES_PATCH = "task-batches"
+    from workflows.validation import check_answers, check_pausable, check_resumable, check_review
 
 
 @workflow.defn
-class ProjectGenerationWorkflow(EngineSteps, ReviewHandlers, BatchRunner):
+class ProjectGenerationWorkflow:
     @workflow.init
     def __init__(self, input: ProjectGenerationInput) -> None:
         self._input = input
-        self._status = ProjectStatus.QUEUED
-        self._phase = Phase.QUEUED
-        # Status writes are numbered across runs, so a retry's writes always land after
-        # everything the earlier run wrote.
-        self._seq = (input.run_number - 1) * 1_000_000
-        self._answers: dict[str, Any] = dict(input.answers)
-        self._questions: list[QuestionModel] = []
-        self._answers_received = False
-        self._decision: str | None = None  # approve | reject | regenerate
-        self._decision_notes = ""
-        self._feedback: list[str] = list(input.feedback)
-        self._spec_version = (input.approved_spec_version or input.first_spec_version) - 1
-        self._tasks_total = 0
-        self._tasks_done = 0
-        self._error = ""
-        self._paused = False
-        self._failed_task: TaskUpdate | None = None
-        # Events and spec records that ride along with the next status write: one
-        # database round trip instead of two.
-        self._pending_events: list[EventRecord] = []
-        self._pending_spec: SpecRecord | None = None
-        self._pending_decision: DecisionRecord | None = None
-        self._events_made = 0
-        self._webhooks: list[asyncio.Task[Any]] = []
-        self._task_states: dict[str, str] = {}
-        self._spec_key: str | None = None
-        self._notified_status: ProjectStatus | None = None
-        self._pending_started: datetime | None = None
-        self._pending_verification: VerifyResult | None = None
+        self._state = RunState.starting(input)
+        self._writer = StatusWriter(input, self._state)
+        self._steps = EngineSteps(input, self._state, self._writer)
+        self._tasks = TaskRunner(input, self._state, self._writer)
+        self._gates = Gates(input, self._state, self._writer, self._steps)
+        # Pause and resume are stored as they are accepted, one at a time, in order.
+        self._flag_lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, input: ProjectGenerationInput) -> ProjectGenerationResult:
+        state, writer = self._state, self._writer
         try:
             artifact = await self._generate()
         except (asyncio.CancelledError, CancelledError):
             # Cancellation is delivered once; the cleanup write below still runs.
-            self._error = "Cancelled."
-            await self._transition(
-                ProjectStatus.CANCELLED,
-                Phase.CANCELLED,
-                finished=True,
-                close_tasks="cancelled",
-                events=[self._event("project_cancelled", {})],
+            state.error = "Cancelled."
+            cancelled = writer.event("project_cancelled", {})
+            await writer.transition(
+                ProjectStatus.CANCELLED, Phase.CANCELLED, finished=True, close_tasks="cancelled", events=[cancelled]
             )
             raise
         except (GenerationFailed, FailureError) as exc:
-            self._error = self._error or _describe(exc)
-            await self._transition(
+            state.error = state.error or describe(exc, through=(GenerationFailed, DagFailed))
+            await writer.transition(
                 ProjectStatus.FAILED,
                 Phase.FAILED,
                 finished=True,
                 close_tasks="skipped",
-                task_updates=[self._failed_task] if self._failed_task else [],
-                events=[self._event("project_failed", {"error_message": self._error})],
+                task_updates=[state.failed_task] if state.failed_task else [],
+                events=[writer.event("project_failed", {"error_message": state.error})],
             )
-            await self._webhooks_sent()
+            await writer.webhooks_sent()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            raise ApplicationError(self._error, type="GenerationFailed", non_retryable=True) from exc
-        if self._status != ProjectStatus.READY:  # else verify_and_export stored the ready write
-            await self._transition(
-                ProjectStatus.READY,
-                Phase.DONE,
-                finished=True,
-                artifact=artifact,
-                events=[self._event("project_ready", project_ready_payload(artifact))],
-            )
-        await self._webhooks_sent()
+            raise ApplicationError(state.error, type="GenerationFailed", non_retryable=True) from exc
+        await writer.webhooks_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
 
     async def _generate(self) -> ArtifactRef:
-        inp = self._input
-        await self._passing(Phase.CLARIFY, started=True)
-        stored: ProjectionInput | None = None  # the tasks-phase write, if the preparation stored it
-        if self._waits_for_nobody() and workflow.patched(ONE_PREPARATION_PATCH):
-            request, spec, plan, stored = await self._prepare()
-        else:
-            request, spec, plan = await self._clarify_spec_and_decompose()
-        self._tasks_total = len(plan.tasks)
-        self._task_states = {t.id: "pending" for t in plan.tasks}
-        if stored is not None:
-            self._took(stored)
-        else:
-            await self._transition(
-                ProjectStatus.GENERATING,
-                Phase.TASKS,
-                plan=plan,
-                events=[self._event("plan_created", plan_created_payload(plan))],
-            )
+        state, writer = self._state, self._writer
+        writer.passing(Phase.CLARIFY, started=True)
+        if self._input.waits_for_answers or self._input.waits_for_approval:
+            request, spec, plan = await self._gates.run()
+        else:  # nothing can hold this run up: clarify, spec and decompose back to back
+            request, spec, plan = await self._steps.prepare()
+        state.tasks_total = len(plan.tasks)
+        state.task_states = {t.id: "pending" for t in plan.tasks}
         try:
-            if len(plan.tasks) > inp.tasks_per_batch and workflow.patched(TASK_BATCHES_PATCH):
-                bundles, commits = await self._run_batches(request, plan.tasks)
-            else:
-                may_start = partial(_not_paused, self)
-                if workflow.patched(TASK_PACKS_PATCH):
-                    pack = partial(self._run_pack, request)
-                    least = inp.min_tasks_per_pack if workflow.patched(PACK_MINIMUM_PATCH) else 1
-                    even = workflow.patched(EVEN_PACKS_PATCH)
-                    results = await run_dag_packed(
-                        plan.tasks, inp.max_parallel_tasks, pack, may_start, min_pack=least, even=even
-                    )
-                else:
-                    one = partial(self._run_task, request)
-                    results = await run_dag(plan.tasks, inp.max_parallel_tasks, one, may_start)
-                bundles = {k: v.bundle_key for k, v in results.items()}
-                commits = {k: v.commit_sha for k, v in results.items()}
+            bundles, commits = await self._tasks.run(request, plan.tasks)
         except DagFailed as exc:
-            raise self._task_failed(exc.task_id, _describe(exc.cause)) from exc
+            raise self._task_failed(exc.task_id, describe(exc.cause)) from exc
         except ChildWorkflowError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == TASK_FAILED and cause.details:
                 failure = cause.details[0]
                 raise self._task_failed(failure["task_id"], failure["error"]) from exc
             raise
-
         assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
-        exported = await self._verify_and_export(assemble)
-        if self._status != ProjectStatus.READY:  # else verify_and_export stored the ready write
-            self._append_pending(self._event("export_completed", export_completed_payload(exported)))
+        exported = await self._steps.verify_and_export(assemble)
         return exported.artifact
 
-    async def _clarify_spec_and_decompose(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
-        """The engine steps one by one, with the gates between them."""
-        inp = self._input
-        clarified: ClarifyResult = await self._engine(CLARIFY, self._request(None), ClarifyResult, "clarify")
-        self._questions = clarified.questions
-        if self._questions and inp.waits_for_answers:
-            asked = [q.model_dump(mode="json") for q in self._questions]
-            await self._transition(
-                ProjectStatus.AWAITING_ANSWERS,
-                Phase.AWAITING_ANSWERS,
-                questions=self._questions,
-                events=[self._event("questions_asked", {"questions": asked})],
-            )
-            await workflow.wait_condition(lambda: self._answers_received)
-        # Without gates, a question nobody answered takes the template's default.
-        self._answers = with_defaults(self._answers, self._questions)
-        self._questions = []
-        request = self._request(clarified.template_digest)
-        spec = await self._spec_and_approval(request)
-
-        await self._passing(Phase.DECOMPOSE)
-        plan: PlanResult = await self._engine(DECOMPOSE, request, PlanResult, "decompose")
-        return request, spec, plan
-
-    async def _spec_and_approval(self, request: TemplateRequest) -> SpecResult:
-        inp = self._input
-        while True:
-            await self._passing(Phase.SPEC)
-            self._spec_version += 1
-            spec: SpecResult = await self._engine(
-                WRITE_SPEC,
-                SpecInput(request=request, version=self._spec_version, feedback=self._feedback),
-                SpecResult,
-                f"spec v{self._spec_version}",
-            )
-            self._spec_key = spec.documents_key
-            record = spec_record(spec, request, list(self._feedback))
-            created = self._event("spec_version_created", {"version": spec.version})
-            if not inp.waits_for_approval:
-                self._pending_spec = record
-                self._append_pending(created)
-                return spec
-            await self._transition(
-                ProjectStatus.AWAITING_APPROVAL, Phase.AWAITING_APPROVAL, spec=record, events=[created]
-            )
-            timeout = timedelta(seconds=inp.approval_timeout_seconds)
-            try:
-                await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
-            except TimeoutError:
-                self._error = f"No approval was received within {_human(timeout)}."
-                raise GenerationFailed(self._error) from None
-            decision, notes = self._decision, self._decision_notes
-            self._decision = None
-            payload = {"version": spec.version, "notes": notes}
-            if decision == "approve":
-                self._pending_decision = DecisionRecord(version=spec.version, approved=True, notes=notes)
-                self._append_pending(self._event("spec_approved", payload))
-                return spec
-            if decision == "reject":
-                self._error = notes or "The spec was rejected."
-                self._pending_decision = DecisionRecord(version=spec.version, approved=False, notes=notes)
-                self._append_pending(self._event("spec_rejected", payload))
-                raise GenerationFailed(self._error)
-            self._append_pending(self._event("regenerate_requested", {"version": spec.version, "feedback": notes}))
-
     def _task_failed(self, task_id: str, error: str) -> GenerationFailed:
-        self._error = f"Task {task_id} failed: {error}"
-        self._failed_task = TaskUpdate(task_id=task_id, status="failed", error=error)
-        return GenerationFailed(self._error)
+        self._state.error = f"Task {task_id} failed: {error}"
+        self._state.failed_task = TaskUpdate(task_id=task_id, status="failed", error=error)
+        return GenerationFailed(self._state.error)
 
+    # --- queries -------------------------------------------------------------------------
 
-def _not_paused(run: ProjectGenerationWorkflow) -> bool:
-    return not run._paused
+    @workflow.query
+    def status(self) -> StatusSnapshot:
+        state = self._state
+        return StatusSnapshot(
+            project_id=self._input.project_id,
+            status=state.status,
+            phase=state.phase,
+            spec_version=state.spec_version,
+            tasks_total=state.tasks_total,
+            tasks_done=state.tasks_done,
+            questions=state.questions if state.open_gate == Phase.AWAITING_ANSWERS else [],
+            error_message=state.error,
+            paused=state.paused,
+        )
 
+    @workflow.query
+    def questions(self) -> list[QuestionModel]:
+        return self._state.questions
 
-def _describe(exc: BaseException) -> str:
-    return describe(exc, through=(GenerationFailed, DagFailed))
+    @workflow.query
+    def spec(self) -> SpecSnapshot:
+        state = self._state
+        return SpecSnapshot(
+            version=state.spec_version,
+            documents_key=state.spec_key,
+            feedback=list(state.feedback),
+            awaiting_review=state.open_gate == Phase.AWAITING_APPROVAL,
+        )
 
+    @workflow.query
+    def tasks(self) -> dict[str, str]:
+        """Task id -> pending, running, succeeded or failed, as this run sees them."""
+        return dict(self._state.task_states)
 
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+    # --- decisions and answers: accepted once, and answered with the state they lead to -----
+
+    async def _settled(self, accept: Callable[[], None]) -> StatusSnapshot:
+        """Accept, then wait for the run to store the state the acceptance leads to, so
+        the caller is answered with where the run went, never where it was."""
+        stored = self._state.stored
+        accept()
+        await workflow.wait_condition(lambda: self._state.stored > stored)
+        return self.status()
+
+    def _decide(self, kind: str, notes: str) -> None:
+        state = self._state
+        state.open_gate = None  # from now on no other decision is accepted for this version
+        if kind == "regenerate":
+            state.feedback.append(notes)
+        state.decision = Decision(kind=kind, notes=notes, version=state.spec_version)  # type: ignore[arg-type]
+
+    def _answer(self, answers: dict[str, Any]) -> None:
+        state = self._state
+        state.open_gate = None
+        state.answers.update(answers)
+        state.answers_received = True
+
+    @workflow.update
+    async def approve(self, update: ApprovalUpdate) -> StatusSnapshot:
+        return await self._settled(lambda: self._decide("approve", update.notes))
+
+    @approve.validator
+    def _validate_approve(self, update: ApprovalUpdate) -> None:
+        check_review(self._state, update.version)
+
+    @workflow.update
+    async def reject(self, update: ApprovalUpdate) -> StatusSnapshot:
+        return await self._settled(lambda: self._decide("reject", update.notes))
+
+    @reject.validator
+    def _validate_reject(self, update: ApprovalUpdate) -> None:
+        check_review(self._state, update.version)
+
+    @workflow.update
+    async def regenerate(self, update: RegenerateUpdate) -> StatusSnapshot:
+        return await self._settled(lambda: self._decide("regenerate", update.feedback.strip()))
+
+    @regenerate.validator
+    def _validate_regenerate(self, update: RegenerateUpdate) -> None:
+        check_review(self._state, update.version)
+        if not update.feedback.strip():
+            raise ApplicationError("feedback must not be empty", {"field": "feedback"}, type="InvalidInput")
+
+    @workflow.update
+    async def answers(self, update: AnswersUpdate) -> StatusSnapshot:
+        return await self._settled(lambda: self._answer(update.answers))
+
+    @answers.validator
+    def _validate_answers(self, update: AnswersUpdate) -> None:
+        check_answers(self._state, update.answers)
+
+    # --- pause and resume: a state of their own, on record as they are accepted --------------
+
+    async def _set_paused(self, paused: bool, reason: str) -> StatusSnapshot:
+        self._state.paused = paused
+        async with self._flag_lock:
+            event = self._writer.event("project_paused" if paused else "project_resumed", {"reason": reason})
+            await self._writer.record_flags(events=[event])
+        return self.status()
+
+    async def _signalled_pause(self, paused: bool, update: PauseUpdate) -> None:
+        check = check_pausable if paused else check_resumable
+        try:
+            check(self._state)
+        except ApplicationError as exc:
+            workflow.logger.warning("ignored %s signal: %s", "pause" if paused else "resume", exc)
+            return
+        await self._set_paused(paused, update.reason)
+
+    @workflow.update
+    async def pause(self, update: PauseUpdate) -> StatusSnapshot:
+        return await self._set_paused(True, update.reason)
+
+    @pause.validator
+    def _validate_pause(self, update: PauseUpdate) -> None:
+        check_pausable(self._state)
+
+    @workflow.update
+    async def resume(self, update: PauseUpdate) -> StatusSnapshot:
+        return await self._set_paused(False, update.reason)
+
+    @resume.validator
+    def _validate_resume(self, update: PauseUpdate) -> None:
+        check_resumable(self._state)
+
+    # --- the same as signals, for scripts: validated alike, logged and dropped when invalid ---
+
+    def _signal(self, name: str, validate: Callable[[Any], None], apply: Callable[[], Any], arg: Any) -> None:
+        try:
+            validate(arg)
+        except ApplicationError as exc:
+            workflow.logger.warning("ignored %s signal: %s", name, exc)
+            return
+        apply()
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, update: ApprovalUpdate) -> None:
+        self._signal("approve", self._validate_approve, lambda: self._decide("approve", update.notes), update)
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, update: ApprovalUpdate) -> None:
+        self._signal("reject", self._validate_reject, lambda: self._decide("reject", update.notes), update)
+
+    @workflow.signal(name="regenerate")
+    def regenerate_signal(self, update: RegenerateUpdate) -> None:
+        feedback = update.feedback.strip()
+        self._signal("regenerate", self._validate_regenerate, lambda: self._decide("regenerate", feedback), update)
+
+    @workflow.signal(name="answers")
+    def answers_signal(self, update: AnswersUpdate) -> None:
+        self._signal("answers", self._validate_answers, lambda: self._answer(update.answers), update)
+
+    # Async, so that the run waits for their writes (all_handlers_finished) before it ends.
+    @workflow.signal(name="pause")
+    async def pause_signal(self, update: PauseUpdate) -> None:
+        await self._signalled_pause(True, update)
+
+    @workflow.signal(name="resume")
+    async def resume_signal(self, update: PauseUpdate) -> None:
+        await self._signalled_pause(False, update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
@@ -47,8 +47,6 @@ WRITE_SPEC = "write_spec"
 DECOMPOSE = "decompose"
 RUN_TASK = "run_task"
 RUN_TASKS = "run_tasks"
-VERIFY = "verify"
-EXPORT = "export"
 VERIFY_AND_EXPORT = "verify_and_export"
 PREPARE = "prepare"
 
@@ -117,6 +115,7 @@ class QuestionModel(BaseModel):
     options: list[str] | None = None
     default: Any = None
     help: str = ""
+    required: bool = False  # else an unanswered question takes its default
 
 
 def with_defaults(answers: dict[str, Any], questions: list[QuestionModel]) -> dict[str, Any]:
@@ -169,6 +168,10 @@ class ProjectionInput(BaseModel):
     artifact: ArtifactRef | None = None
     events: list[EventRecord] = Field(default_factory=list)
     questions: list[QuestionModel] | None = None  # None leaves them as they are
+    # A pause or resume: only ``paused`` and the events are stored; status, phase and the
+    # sequence stay as the status writes leave them, whichever lands first.
+    flags_only: bool = False
+    paused: bool | None = None
     spec: SpecRecord | None = None
     decision: DecisionRecord | None = None
     plan: PlanResult | None = None
@@ -210,7 +213,7 @@ class PrepareInput(BaseModel):
     request: TemplateRequest  # as the client answered, no template digest yet
     version: int  # of the spec
     feedback: list[str] = Field(default_factory=list)
-    # The run's tasks-phase write, less what only the preparation knows (workflows.writes):
+    # The run's tasks-phase write, less what only the preparation knows (workflows.status):
     # the activity completes and stores it, so the run needs no local activity for it.
     record_last: ProjectionInput | None = None
 
@@ -268,7 +271,7 @@ class TaskPackResult(BaseModel):
     results: list[TaskResult]
 
 
-class TaskBatchInput(BaseModel):
+class TaskSliceInput(BaseModel):
     """A slice of a large plan, in plan order; dependencies on earlier slices are dropped
     (those tasks have finished before the slice starts)."""
 
@@ -281,7 +284,7 @@ class TaskBatchInput(BaseModel):
     min_pack: int = 1  # the parent's min_tasks_per_pack
 
 
-class TaskBatchResult(BaseModel):
+class TaskSliceResult(BaseModel):
     bundles: dict[str, str]  # task id -> bundle key
     commits: dict[str, str]  # task id -> commit sha
 
@@ -301,9 +304,19 @@ class AssembleInput(BaseModel):
     # stores it once verifying has taken a quarter of a second, or else together with
     # record_last (activities.assembly.VERIFY_RECORD_DELAY).
     record_first: ProjectionInput | None = None
-    # The run's ready write, less what only the export knows (workflows.writes): stored
+    # The run's ready write, less what only the export knows (workflows.status): stored
     # once the export is, so the API shows the project ready one workflow task sooner.
     record_last: ProjectionInput | None = None
+
+
+class VerifyFinding(BaseModel):
+    """What verify found in one file (engine.verify.Finding): an error fails the run, a
+    warning is only on record."""
+
+    path: str  # "" where no one file is concerned (a check)
+    rule: str  # python, json, jsonc, json5, yaml, toml, expected-output, check
+    severity: Literal["error", "warning"]
+    message: str
 
 
 class VerifyResult(BaseModel):
@@ -313,6 +326,12 @@ class VerifyResult(BaseModel):
     errors: list[str]
     checks: list[str] = Field(default_factory=list)  # "passed: <cmd>" / "failed: <cmd>"
     hooks: list[str] = Field(default_factory=list)  # what ran, or why hooks were skipped
+    # Results from before findings have none of these (recorded histories replay them).
+    # The first engine.verify.MAX_FINDINGS findings, errors first, to keep payloads small;
+    # findings_total and warnings count them all.
+    findings: list[VerifyFinding] = Field(default_factory=list)
+    findings_total: int = 0
+    warnings: int = 0
 
 
 class ExportResult(BaseModel):
@@ -343,10 +362,13 @@ class AnswersUpdate(BaseModel):
 
 class ApprovalUpdate(BaseModel):
     notes: str = ""
+    # The spec version decided on; another version, or none under review, is refused.
+    version: int | None = None
 
 
 class RegenerateUpdate(BaseModel):
     feedback: str
+    version: int | None = None
 
 
 class PauseUpdate(BaseModel):

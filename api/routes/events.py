@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
+import logging
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
-from api.deps import DatabaseDep, EventCursor, ReadableProject, SessionDep, SettingsDep
+from api.deps import EventCursor, ReadableProject, SessionDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import EventList, EventPublic
-from store.db import Database
+from api.streams import Feed, StreamHub, Subscription, follow
 from store.lifecycle import list_events
-from store.models import Event, Project
-from workflows.types import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["events"], responses=ERROR_RESPONSES)
 
-POLL_SECONDS = 0.25
-BATCH = 200
+log = logging.getLogger("forgeflow.api.events")
+# How long one send may wait on a client that does not read (its socket buffers are full).
+SEND_TIMEOUT = 30.0
 
 
 @router.get("/events", response_model=EventList, summary="Events after a given id")
@@ -52,54 +51,45 @@ def _start_after(last_event_id: str | None, after: int | None) -> int:
     return after or 0
 
 
-def _fetch(db: Database, project_id: int, cursor: int) -> tuple[list[Event], bool]:
-    with db.session() as session:
-        # Status first, events second: a terminal status is written in the same
-        # transaction as the last events, so they are visible once it is.
-        project = session.get(Project, project_id)
-        terminal = project is None or project.status in TERMINAL_STATUSES
-        return list_events(session, project_id=project_id, after=cursor, limit=BATCH), terminal
+class EventStreamResponse(EventSourceResponse):
+    """An SSE response that holds one of its key's stream slots until it is over, however it
+    ends: the project ended, the client left, the key stopped working, or the client
+    stopped reading (a send blocked for ``SEND_TIMEOUT`` drops it)."""
 
+    def __init__(self, hub: StreamHub, sub: Subscription, feed: Feed, cursor: int) -> None:
+        # ping=0: heartbeats come from ``follow``, only while the stream is quiet, as before.
+        headers = {"Cache-Control": "no-cache"}
+        super().__init__(follow(hub, sub, feed, cursor), headers=headers, ping=0, sep="\n", send_timeout=SEND_TIMEOUT)
+        self.hub, self.sub, self.feed = hub, sub, feed
 
-def _frame(event: Event) -> str:
-    data = EventPublic.of(event).model_dump_json()
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            with anyio.CancelScope() as cancel:
+                self.sub.cut = cancel.cancel
+                await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("event stream of project %s dropped: its client stopped reading", self.sub.project_id)
+        finally:
+            self.hub.release(self.sub, self.feed)
 
 
 @router.get(
     "/events/stream",
     summary="Events as Server-Sent Events",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`id:` is the event id"}},
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`id:` is the event id"},
+        429: ERROR_RESPONSES[429]
+        | {"description": "Too many open event streams for this key (too_many_streams), or rate limited"},
+    },
 )
 async def stream_events(
     request: Request,
     project: ReadableProject,
-    db: DatabaseDep,
-    settings: SettingsDep,
     after: EventCursor | None = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     cursor = _start_after(last_event_id, after)
-    heartbeat = settings.sse_heartbeat_seconds
-
-    async def frames() -> AsyncIterator[str]:
-        position, quiet_since = cursor, time.monotonic()
-        yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
-            events, terminal = await run_in_threadpool(_fetch, db, project.id, position)
-            for event in events:
-                position = event.seq
-                yield _frame(event)
-            if events:
-                quiet_since = time.monotonic()
-                continue
-            if terminal:
-                return
-            if time.monotonic() - quiet_since >= heartbeat:
-                quiet_since = time.monotonic()
-                yield ": heartbeat\n\n"
-            await asyncio.sleep(POLL_SECONDS)
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+    hub: StreamHub = request.app.state.streams
+    sub, feed = hub.open(request.state.identity, project.id)  # or 429 too_many_streams
+    return EventStreamResponse(hub, sub, feed, cursor)

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import mimetypes
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ArtifactsDep, ReadableProject
 from api.errors import ERROR_RESPONSES, ApiError, invalid_state
 from api.lifecycle_schemas import FileEntry, FileListing
 from store.models import Project
+
+CHUNK_BYTES = 256 * 1024
+SNIFF_BYTES = 8 * 1024  # enough to tell text from binary in a file without a known type
+# Generated files are untrusted (a template, a client's answers, later an agent wrote them):
+# a browser must neither guess a type that runs (nosniff) nor run anything the file holds,
+# even a file opened directly: no sources, no plugins, no framing, a sandboxed origin.
+SAFE_FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+}
+# Images a browser only ever paints; SVG is a document that can run script, so it is not one.
+INLINE_IMAGES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp", "image/vnd.microsoft.icon"}
+)
+TEXT_SUFFIXES = (".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".ini", ".txt")
 
 router = APIRouter(
     prefix="/projects/{project_id}",
@@ -41,6 +59,38 @@ def clean_path(raw: str) -> str:
     return "/".join(parts)
 
 
+def presentation(rel: str, head: bytes) -> tuple[str, bool]:
+    """(Content-Type, inline?) of a file: plain text and raster images inline, all else an
+    attachment. HTML, JavaScript, files without a known type that are UTF-8 text, and so on
+    are shown as their source, ``text/plain``; SVG and JSON keep their types, as attachments."""
+    guessed, encoding = mimetypes.guess_type(rel, strict=False)
+    if encoding is not None:  # .gz, .bz2...: the bytes are compressed, whatever the name says
+        return "application/octet-stream", False
+    if guessed in INLINE_IMAGES:
+        return guessed, True
+    if guessed in ("image/svg+xml", "application/json"):
+        return guessed, False
+    if (guessed or "").startswith("text/") or rel.endswith(TEXT_SUFFIXES) or _is_text(head):
+        return "text/plain; charset=utf-8", True
+    return guessed or "application/octet-stream", False
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the sample is still text
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """``kind`` with the file's name, as ASCII and as RFC 6266 ``filename*`` (UTF-8)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _archive(project: Project, artifacts: ArtifactsDep) -> zipfile.ZipFile:
     if not project.artifact_ready or not project.artifact_key:
         raise invalid_state("The project's files are not ready yet.", project.status)
@@ -49,8 +99,12 @@ def _archive(project: Project, artifacts: ArtifactsDep) -> zipfile.ZipFile:
 
 @router.get("/files", response_model=FileListing, summary="List a directory of the output")
 def read_files(
-    project: ReadableProject, artifacts: ArtifactsDep, path: Annotated[str, Query(max_length=1000)] = ""
+    response: Response,
+    project: ReadableProject,
+    artifacts: ArtifactsDep,
+    path: Annotated[str, Query(max_length=1000)] = "",
 ) -> FileListing:
+    response.headers.update(SAFE_FILE_HEADERS)
     directory = clean_path(path)
     with _archive(project, artifacts) as zf:
         infos = zf.infolist()
@@ -74,21 +128,52 @@ def read_files(
 @router.get(
     "/files/{file_path:path}",
     summary="One file of the output",
-    response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}},
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}, "text/plain": {}, "application/json": {}, "image/*": {}},
+            "description": "The file's bytes, streamed. Text and raster images are inline; anything else,"
+            " SVG included, is an attachment. Always with `X-Content-Type-Options: nosniff` and a"
+            " `Content-Security-Policy` that lets nothing run.",
+        }
+    },
 )
-def read_file(file_path: str, project: ReadableProject, artifacts: ArtifactsDep) -> Response:
+def read_file(file_path: str, project: ReadableProject, artifacts: ArtifactsDep) -> StreamingResponse:
     rel = clean_path(file_path)
     if not rel:
         raise file_not_found(file_path)
-    with _archive(project, artifacts) as zf:
+    zf = _archive(project, artifacts)
+    try:
         names = zf.namelist()
         root = PurePosixPath(names[0]).parts[0] if names else ""
         try:
-            data = zf.read(f"{root}/{rel}")
+            info = zf.getinfo(f"{root}/{rel}")
         except KeyError:
             raise file_not_found(file_path) from None
-    media_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-    if media_type.startswith("text/") or rel.endswith((".py", ".md", ".toml", ".yml", ".yaml", ".json")):
-        media_type = "text/plain; charset=utf-8" if not media_type.startswith("application/json") else media_type
-    return Response(content=data, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+        if info.is_dir():
+            raise file_not_found(file_path)
+        member = zf.open(info)
+        head = member.read(SNIFF_BYTES)
+    except BaseException:
+        zf.close()
+        raise
+    media_type, inline = presentation(rel, head)
+
+    # The member is read a chunk at a time, each in a worker thread: memory stays at a few
+    # chunks per download however large the file (it used to be the whole file, twice).
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield head
+            while chunk := await run_in_threadpool(member.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            member.close()
+            zf.close()
+
+    disposition = "inline" if inline else "attachment"
+    headers = {
+        **SAFE_FILE_HEADERS,
+        "Content-Length": str(info.file_size),
+        "Content-Disposition": content_disposition(disposition, PurePosixPath(rel).name),
+    }
+    return StreamingResponse(body(), media_type=media_type, headers=headers)

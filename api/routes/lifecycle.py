@@ -3,7 +3,7 @@ the project's workflow."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import (
     ApprovableProject,
@@ -44,7 +44,8 @@ async def create_answers(
 async def approve_project(
     project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep, body: NotesIn | None = None
 ) -> ActionResult:
-    update = ApprovalUpdate(notes=(body or NotesIn()).notes)
+    decision = body or NotesIn()
+    update = ApprovalUpdate(notes=decision.notes, version=decision.version)
     return result_of(project, await steer_within(settings, temporal, project, "approve", update))
 
 
@@ -52,7 +53,8 @@ async def approve_project(
 async def reject_project(
     project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep, body: NotesIn | None = None
 ) -> ActionResult:
-    update = ApprovalUpdate(notes=(body or NotesIn()).notes)
+    decision = body or NotesIn()
+    update = ApprovalUpdate(notes=decision.notes, version=decision.version)
     return result_of(project, await steer_within(settings, temporal, project, "reject", update))
 
 
@@ -60,13 +62,24 @@ async def reject_project(
 async def regenerate_project(
     body: FeedbackIn, project: ApprovableProject, temporal: TemporalDep, settings: SettingsDep
 ) -> ActionResult:
-    update = RegenerateUpdate(feedback=body.feedback)
+    update = RegenerateUpdate(feedback=body.feedback, version=body.version)
     return result_of(project, await steer_within(settings, temporal, project, "regenerate", update))
 
 
-@router.post("/cancel", response_model=ActionResult, status_code=202, summary="Cancel the run")
-async def cancel(project: CancellableProject, temporal: TemporalDep) -> ActionResult:
-    return await cancel_project(temporal=temporal, project=project)
+@router.post(
+    "/cancel",
+    response_model=ActionResult,
+    status_code=202,
+    summary="Cancel the run",
+    responses={200: {"model": ActionResult, "description": "Cancelled: the run has stored its end"}},
+)
+async def cancel(
+    project: CancellableProject, temporal: TemporalDep, settings: SettingsDep, response: Response
+) -> ActionResult:
+    result = await cancel_project(temporal=temporal, project=project, wait=settings.update_timeout.total_seconds())
+    if result.accepted is None:  # the run has ended, cancelled; else 202: it will
+        response.status_code = 200
+    return result
 
 
 @router.post("/pause", response_model=ActionResult, summary="Start no new task")

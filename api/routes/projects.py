@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
-from starlette.concurrency import run_in_threadpool
 
+from api.deletion import delete_project as archive_and_cancel
 from api.deps import (
     MAX_ID,
     ArtifactsDep,
@@ -23,9 +23,8 @@ from api.deps import (
     StatusCacheDep,
     TemporalDep,
 )
-from api.errors import ERROR_RESPONSES, ApiError, invalid_state, project_not_found
+from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
 from api.lifecycle_schemas import ArchivedProject, ProjectUpdate
-from api.lifecycle_service import cancel_project
 from api.schemas import (
     ProjectCreate,
     ProjectEnvelope,
@@ -37,8 +36,7 @@ from api.schemas import (
 from api.services import start_project
 from store.lifecycle import NewEvent, append_events
 from store.models import Project
-from store.projects import archive_project, get_project, update_details
-from workflows.types import TERMINAL_STATUSES
+from store.projects import get_project, update_details
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
 
@@ -134,18 +132,4 @@ def update_project(body: ProjectUpdate, project: CreatableProject, db: DatabaseD
 
 @router.delete("/{project_id}", response_model=ArchivedProject, summary="Cancel if running, then archive")
 async def delete_project(project: CancellableProject, db: DatabaseDep, temporal: TemporalDep) -> ArchivedProject:
-    if project.status not in TERMINAL_STATUSES:
-        try:
-            await cancel_project(temporal=temporal, project=project)
-        except ApiError as exc:
-            if exc.status_code != 409:  # 409: the run ended meanwhile; archiving is all that is left
-                raise
-
-    def archive() -> None:
-        with db.session() as session:
-            row = get_project(session, owner_id=project.owner_id, project_id=project.id)
-            if row is not None:
-                archive_project(session, project=row)
-
-    await run_in_threadpool(archive)
-    return ArchivedProject(id=project.id, status="archived")
+    return await archive_and_cancel(db=db, temporal=temporal, project=project)

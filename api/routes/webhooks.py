@@ -39,7 +39,7 @@ def issue_secret(
     """A new ``whsec_`` secret for the caller's deliveries, shown only in this response.
     201 for the first one, 200 when it replaces (rotates) the previous one."""
     cipher = load_cipher(settings.secret_key, settings.data_dir)
-    with db.session() as session:  # committed before the secret is shown
+    with db.session(write_lock=True) as session:  # committed before the secret is shown
         issued = issue_webhook_secret(session, owner_id=identity.owner_id, cipher=cipher)
     if issued.rotated:
         response.status_code = 200

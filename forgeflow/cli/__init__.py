@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from forgeflow.cli import generate, keys, projects, stack
+from forgeflow import devstate
+from forgeflow.cli import generate, keys, projects, stack, templates, temporal_cli
 
 app = typer.Typer(
     name="forgeflow",
@@ -16,6 +19,28 @@ stack.register(app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(projects.app, name="projects")
 app.command("generate")(generate.generate)
+app.command("templates")(templates.templates)
+app.command("temporal-cli", context_settings=temporal_cli.CONTEXT, add_help_option=False)(temporal_cli.temporal_cli)
+
+
+@app.callback()
+def _beside_a_dev_stack(ctx: typer.Context) -> None:
+    # Commands that work on the stack's own data or Temporal use the running `forgeflow dev`
+    # stack's when the environment names none (forgeflow/devstate.py).
+    command = ctx.invoked_subcommand
+    if command not in ("keys", "temporal-cli") or "--help" in sys.argv:
+        return
+    stack = devstate.adopt(
+        data=command == "keys",
+        temporal=command == "temporal-cli",
+        warn=lambda message: typer.echo(f"warning: {message}", err=True),
+    )
+    if stack is not None and command == "keys":
+        typer.echo(
+            f"using the running dev stack's data in {stack.data_dir} (pid {stack.pid}); "
+            "set FORGEFLOW_DATA_DIR for another",
+            err=True,
+        )
 
 
 def main() -> None:

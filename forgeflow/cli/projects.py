@@ -144,7 +144,9 @@ def _act(project_id: int, action: str, body: dict[str, Any] | None, as_json: boo
     if as_json:
         echo_raw(response)
         return
-    later = " (accepted; the run applies it shortly)" if result.get("queued") and action not in LEAVES else ""
+    # Queued as a signal (no worker answered) or accepted for later (a cancel not stored yet).
+    pending = result.get("queued") or result.get("accepted")
+    later = " (accepted; the run applies it shortly)" if pending and action not in LEAVES else ""
     typer.echo(f"project {project_id}: {action} ok; status {state}{later}")
 
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from forgeflow.devserver import dev_server_command
-from forgeflow.settings import get_settings, load_dev_server_config
+from forgeflow.cli.dev import run_dev_stack, temporal_command
+from forgeflow.settings import get_settings
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the databases and artifacts live.")]
 
@@ -23,31 +19,6 @@ def _apply_data_dir(data_dir: Path | None) -> None:
     if data_dir is not None:
         os.environ["FORGEFLOW_DATA_DIR"] = str(data_dir.resolve())
         get_settings.cache_clear()
-
-
-def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise typer.Exit(f"process {proc.args!r} exited with {proc.returncode}")  # type: ignore[arg-type]
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise typer.Exit(f"nothing listens on {host}:{port} after {timeout:.0f} s")  # type: ignore[arg-type]
-
-
-def _temporal_cmd(port: int | None, ui_port: int | None) -> list[str]:
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return dev_server_command(
-        load_dev_server_config(),
-        data_dir=settings.data_dir.resolve(),
-        namespace=settings.namespace,
-        port=port,
-        ui_port=ui_port,
-    )
 
 
 def exit_now(code: int) -> None:
@@ -72,7 +43,7 @@ def register(app: typer.Typer) -> None:
         if ctx.invoked_subcommand is not None:
             return
         _apply_data_dir(data_dir)
-        cmd = _temporal_cmd(port, ui_port)
+        cmd = temporal_command(port, ui_port)
         os.execv(cmd[0], cmd)
 
     @temporal_app.command("setup")
@@ -118,6 +89,7 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API."""
         import uvicorn
 
+        from api.server import uvicorn_options
         from forgeflow.logs import configure_logging
         from store.db import upgrade_database
 
@@ -135,6 +107,8 @@ def register(app: typer.Typer) -> None:
             log_config=log_config,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # Timeouts for slow clients and a cap on header size (api/server.py).
+            **uvicorn_options(settings),
         )
 
     @app.command()
@@ -158,65 +132,3 @@ def register(app: typer.Typer) -> None:
         os.environ["FORGEFLOW_API_PORT"] = str(api_port)
         get_settings.cache_clear()
         raise typer.Exit(run_dev_stack(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port))
-
-
-def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
-    from store.db import upgrade_database
-    from store.keys import create_key
-
-    settings = get_settings()
-    upgrade_database(settings.resolved_database_url)
-    children: list[subprocess.Popen[bytes]] = []
-    stopping = False
-
-    def stop(*_args: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    me = [sys.executable, "-m", "forgeflow"]
-    try:
-        temporal = subprocess.Popen(_temporal_cmd(temporal_port, ui_port), start_new_session=True)
-        children.append(temporal)
-        _wait_for_port("127.0.0.1", temporal_port, 60, temporal)
-        children.append(subprocess.Popen([*me, "worker"], start_new_session=True))
-        api = subprocess.Popen([*me, "api", "--port", str(api_port)], start_new_session=True)
-        children.append(api)
-        _wait_for_port(settings.api_host, api_port, 60, api)
-
-        from store.db import Database
-
-        db = Database(settings.resolved_database_url)
-        with db.session() as session:
-            key = create_key(session, owner_name="dev", email="dev@localhost", project_quota=settings.project_quota)
-        db.dispose()
-        base = f"http://{settings.api_host}:{api_port}"
-        typer.echo(
-            "\nforgeflow dev stack is up\n"
-            f"  API          {base}/api/v1   (docs: {base}/docs)\n"
-            f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
-            f"  Temporal     127.0.0.1:{temporal_port}\n"
-            f"  Data         {settings.data_dir.resolve()}\n\n"
-            f"  export DJASS_BASE_URL={base}/api/v1\n"
-            f"  export DJASS_API_KEY={key.key}\n\n"
-            "Ctrl-C stops everything.\n",
-        )
-        while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    typer.echo(f"{child.args!r} exited with {child.returncode}; stopping", err=True)
-                    return 1
-            time.sleep(0.2)
-        return 0
-    finally:
-        # API first so no new work arrives, then the worker, then the server.
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT if child is children[0] else signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()

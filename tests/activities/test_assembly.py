@@ -19,6 +19,7 @@ from activities import assembly
 from activities.assembly import AssemblyActivities
 from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
+from engine import verify
 from engine.archive import zip_bytes
 from engine.render import files_under
 from engine.templates import load_template
@@ -68,15 +69,11 @@ def assembly_input(tmp_path, template_dir: Path, template: str, answers: dict, t
     return store, asm, env, assemble
 
 
-def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool, together: bool = False):
-    """Verify and export as two activities, or (``together``) as the one ``verify_and_export``."""
+def generate(tmp_path, template_dir: Path, template: str, answers: dict, trusted: bool):
+    """Verify and export, in the one activity that does both."""
     store, asm, env, assemble = assembly_input(tmp_path, template_dir, template, answers, trusted)
-    if together:
-        assembled = env.run(asm.verify_and_export, assemble)
-        return store, assembled.verification, assembled.export
-    verified = env.run(asm.verify, assemble)
-    exported = env.run(asm.export, assemble) if verified.ok else None
-    return store, verified, exported
+    assembled = env.run(asm.verify_and_export, assemble)
+    return store, assembled.verification, assembled.export
 
 
 def unzip(store, exported, dest: Path) -> Path:
@@ -85,12 +82,9 @@ def unzip(store, exported, dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
-def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch, together):
+def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch):
     monkeypatch.setenv("FORGEFLOW_SECRET_PROBE", "do-not-leak")  # the hook fails if it sees this
-    store, verified, exported = generate(
-        tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=True, together=together
-    )
+    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
     assert verified.ok, verified.errors
     assert verified.hooks == ["ran: post_gen_project.py"]
     assert verified.checks == ['passed: python -c "import app"']
@@ -112,11 +106,8 @@ def test_trusted_hooks_run_and_match_cookiecutter(tmp_path, monkeypatch, togethe
     assert sorted(p.name for p in repo.iterdir() if p.name != ".git") == ["GENERATED.txt", "app.py"]
 
 
-@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
-def test_untrusted_hooks_are_skipped_on_record(tmp_path, together):
-    store, verified, exported = generate(
-        tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=False, together=together
-    )
+def test_untrusted_hooks_are_skipped_on_record(tmp_path):
+    store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Hooked"}, trusted=False)
     assert verified.ok and verified.checks == []
     assert verified.hooks == ["skipped: template hooked-lib is not trusted"]
     ours = unzip(store, exported, tmp_path / "ours") / "hooked"
@@ -124,15 +115,12 @@ def test_untrusted_hooks_are_skipped_on_record(tmp_path, together):
     assert "skipped: template hooked-lib is not trusted" in (ours / ".forgeflow/manifest.json").read_text()
 
 
-@pytest.mark.parametrize("together", [False, True], ids=["two-activities", "one-activity"])
-def test_a_failing_check_fails_verification(tmp_path, together):
+def test_a_failing_check_fails_verification(tmp_path):
     templates = tmp_path / "templates"
     shutil.copytree(FIXTURES / "hooked-lib", templates / "hooked-lib")
     manifest = templates / "hooked-lib" / "forgeflow.yaml"
     manifest.write_text(manifest.read_text().replace("import app", "raise SystemExit(3)"))
-    _store, verified, exported = generate(
-        tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, trusted=True, together=together
-    )
+    _store, verified, exported = generate(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, trusted=True)
     assert not verified.ok and exported is None
     assert verified.checks == ['failed: python -c "raise SystemExit(3)"']
     # Nothing was exported: no ZIP and no bundle in the store.
@@ -141,24 +129,33 @@ def test_a_failing_check_fails_verification(tmp_path, together):
     ]
 
 
-def test_one_activity_exports_the_same_bytes_as_two(tmp_path, monkeypatch):
+def test_a_file_that_does_not_parse_fails_only_a_builtin_template(tmp_path, monkeypatch):
+    """The same output is exported with a warning from a user template, and refused when the
+    template is one of forgeflow's own (here: its directory taken for the built-ins')."""
+    answers = {"project_name": "Poly"}
+    _store, verified, exported = generate(tmp_path / "user", FIXTURES, "polyglot-lib", answers, trusted=False)
+    assert verified.ok and exported is not None
+    assert ("scaffold/values.json", "warning") in [(f.path, f.severity) for f in verified.findings]
+    monkeypatch.setattr(verify, "BUILTIN_TEMPLATES_DIR", FIXTURES)
+    _store, verified, exported = generate(tmp_path / "builtin", FIXTURES, "polyglot-lib", answers, trusted=False)
+    assert not verified.ok and exported is None
+    assert [(f.path, f.rule) for f in verified.findings if f.severity == "error"] == [("scaffold/values.json", "json")]
+    assert verified.errors[0].startswith("scaffold/values.json: JSONDecodeError")
+
+
+def test_hooks_run_once_for_verify_and_export(tmp_path, monkeypatch):
     runs: list[str] = []
     real_run_hook = assembly.run_hook
 
-    def counted(template_path, hook, root, context):
+    def counted(template_path, hook, root, context, **options):
         runs.append(hook)
-        return real_run_hook(template_path, hook, root, context)
+        return real_run_hook(template_path, hook, root, context, **options)
 
     monkeypatch.setattr(assembly, "run_hook", counted)
-    answers = {"project_name": "Same"}
-    two = generate(tmp_path / "two", FIXTURES, "hooked-lib", answers, trusted=True)
-    hooks_for_two, runs[:] = len(runs), []
-    one = generate(tmp_path / "one", FIXTURES, "hooked-lib", answers, trusted=True, together=True)
-    # The hooks run once for the one activity, where verify and export each ran them.
-    assert hooks_for_two == 2 * len(runs) > 0
-    assert one[1] == two[1]
-    assert one[2].artifact.sha256 == two[2].artifact.sha256 and one[2].main_sha == two[2].main_sha
-    assert one[2].repository.sha256 == two[2].repository.sha256
+    _store, verified, exported = generate(tmp_path, FIXTURES, "hooked-lib", {"project_name": "Same"}, trusted=True)
+    # Export takes the tree verify's hooks made on the same merge: each hook ran once.
+    assert verified.ok and exported is not None
+    assert runs == ["pre_gen_project", "post_gen_project"]
 
 
 @pytest.mark.parametrize("answers", [{}, {"use_cli": "n"}])
@@ -201,18 +198,18 @@ def test_two_tasks_writing_one_path_is_a_merge_conflict(tmp_path):
     assemble = AssembleInput(request=req, plan=plan, bundles={"a": "a.zip", "b": "b.zip"}, commits={}, spec=spec)
     asm = AssemblyActivities(store, template_path=str(FIXTURES))
     with pytest.raises(ApplicationError) as raised:
-        ActivityEnvironment().run(asm.verify, assemble)
+        ActivityEnvironment().run(asm.verify_and_export, assemble)
     assert raised.value.non_retryable and raised.value.type == "MergeConflict"
     assert "same.txt is written by both a and b" in raised.value.message
 
 
-@pytest.mark.parametrize(("template", "trusted", "writes"), [("widget-lib", False, 0), ("hooked-lib", True, 2)])
+@pytest.mark.parametrize(("template", "trusted", "writes"), [("widget-lib", False, 0), ("hooked-lib", True, 1)])
 def test_the_project_is_written_to_disk_only_for_hooks_and_checks(tmp_path, monkeypatch, template, trusted, writes):
     written = []
     monkeypatch.setattr(assembly, "write_tree", lambda files, root: written.append(root) or write_tree(files, root))
     _store, verified, exported = generate(tmp_path, FIXTURES, template, {}, trusted=trusted)
     assert verified.ok and exported is not None
-    assert len(written) == writes  # verify and export each, for the hooks (and verify's checks)
+    assert len(written) == writes  # once, for the hooks and checks; export takes their tree
 
 
 @pytest.mark.parametrize("slow", [False, True], ids=["quick", "slow"])
@@ -225,8 +222,9 @@ def test_the_verify_phase_goes_on_record_with_the_ready_write_unless_verifying_t
     shutil.copytree(FIXTURES / "hooked-lib", templates / "hooked-lib")
     if slow:
         manifest = templates / "hooked-lib" / "forgeflow.yaml"
-        manifest.write_text(manifest.read_text().replace("import app", "import time; time.sleep(0.6)"))
-    monkeypatch.setattr(assembly, "VERIFY_RECORD_DELAY", 0.15)
+        manifest.write_text(manifest.read_text().replace("import app", "import time; time.sleep(1.2)"))
+    # Room for a quick verify: a hook and a check, each a Python started in the sandbox.
+    monkeypatch.setattr(assembly, "VERIFY_RECORD_DELAY", 0.5)
     key, pid = project_row()
     store, asm, env, assemble = assembly_input(tmp_path, templates, "hooked-lib", {"project_name": "Hooked"}, True)
     asm.projection = ProjectionActivities(db, store)

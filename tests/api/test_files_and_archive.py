@@ -51,11 +51,13 @@ TRAVERSALS = [
 async def test_escapes_and_unknown_files_are_404(api, ready_project):
     project_id, auth = ready_project
     for path in TRAVERSALS:  # sent raw: an HTTP client would normalise the dots away
+        # A control character in the target may be refused before routing: 422 invalid_parameters.
+        expected = (404, 422) if "%00" in path else (404,)
         status, body = await raw_get(api.url, f"/api/v1/projects/{project_id}/files/{path}", auth)
-        assert status == 404, (path, body)
-        assert json.loads(body)["error"]["code"] in ("file_not_found", "not_found")
+        assert status in expected, (path, body)
+        assert json.loads(body)["error"]["code"] in ("file_not_found", "not_found", "invalid_parameters")
         status, body = await raw_get(api.url, f"/api/v1/projects/{project_id}/files?path={path}", auth)
-        assert status == 404, (path, body)
+        assert status in expected, (path, body)
 
 
 async def test_patch_and_archive(http, ready_project, make_key):

@@ -51,8 +51,8 @@ async def test_malformed_or_pathological_json_is_400(http, auth, raw):
     [
         ({"project_name": "x" * 100_000}, "project_name"),
         ({"project_name": "ok", "project_description": "d" * 100_000}, "project_description"),
-        ({"project_name": "nul\x00byte"}, "body"),
-        ({"project_name": "ok", "author_name": "a\x00"}, "body"),
+        ({"project_name": "nul\x00byte"}, "project_name"),
+        ({"project_name": "ok", "author_name": "a\x00"}, "author_name"),
         ({"project_name": "ok", "answers": "not an object"}, "answers"),
         ({"project_name": "ok", "require_approval": "maybe"}, "require_approval"),
     ],

@@ -97,7 +97,7 @@ async def test_invalid_slug_is_400_with_the_seed_body(http, auth, body):
         ({"project_name": ""}, "project_name"),
         ({"project_name": 42}, "project_name"),
         ({"project_name": "A", "use_stripe": "yes"}, "use_stripe"),
-        ({"project_name": "A", "use_ci": True}, "use_ci"),
+        ({"project_name": "A", "use_ci": 1}, "use_ci"),  # true and false are taken, as "y" and "n"
         ({"project_name": "A", "surprise": 1}, "surprise"),
         ({"project_name": "A" * 201}, "project_name"),
         ([], "body"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -11,7 +12,7 @@ from engine.archive import zip_bytes
 from engine.context import build_context
 from engine.render import list_outputs, render
 from engine.templates import load_template
-from engine.tree import FileData
+from engine.tree import FileData, read_tree
 
 
 def hostile_template(root, target: str):
@@ -72,3 +73,11 @@ def test_the_zip_writer_refuses_any_name_that_is_not_plain(name):
         zip_bytes({name: FileData(b"x")}, root_name="proj")
     with pytest.raises(PathScopeViolation):
         zip_bytes({"f": FileData(b"x")}, root_name=name)
+
+
+def test_a_named_pipe_in_the_output_is_refused_not_read(tmp_path):
+    # A hook may leave one behind; reading it would block the worker's thread forever.
+    (tmp_path / "ok.txt").write_text("x")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(PathScopeViolation, match="not a regular file"):
+        read_tree(tmp_path)

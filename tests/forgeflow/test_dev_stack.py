@@ -25,6 +25,8 @@ def free_port() -> int:
 def test_dev_stack_serves_the_quickstart_and_stops_cleanly(tmp_path):
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGEFLOW_")}
+    # Its own record of running stacks (forgeflow/devstate.py), not this machine user's.
+    env["XDG_RUNTIME_DIR"] = str(tmp_path)
     proc = subprocess.Popen(
         [
             sys.executable,

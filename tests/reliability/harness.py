@@ -75,8 +75,9 @@ def write_fanout_template(base: Path, modules: int = MODULES) -> Path:
     for n in range(modules):
         slug = module_slug(n)
         # About 50 ms of rendering a module (a loop that writes nothing): tasks take long
-        # enough for a kill to land while they run, as they would in a real template.
-        busy = "{% for i in range(1000000) %}{% if i < 0 %}x{% endif %}{% endfor %}"
+        # enough for a kill to land while they run, as they would in a real template. Two
+        # loops: the sandbox an untrusted template renders in refuses a range over 100,000.
+        busy = "{% for i in range(1000) %}{% for j in range(1000) %}{% if j < 0 %}x{% endif %}{% endfor %}{% endfor %}"
         (project / f"{slug}.txt").write_text(f"module {n} of {{{{ cookiecutter.project_name }}}}\n{busy}")
         declared.append(
             {

@@ -65,3 +65,33 @@ def test_rows_from_the_first_schema_survive_the_upgrade(empty_url):
     engine.dispose()
     assert tuple(row) == (False, 1, 0, 0)
     command.downgrade(config, "base")
+
+
+def test_stored_401_and_403_answers_are_dropped_by_the_upgrade(empty_url):
+    """They answered the key that sent the request, and would be replayed to any key of the
+    owner for a day (issue 13, finding 7); stored 2xx and other 4xx answers stay."""
+    config = alembic_config(empty_url)
+    command.upgrade(config, "0004")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO owners (id, name, email, project_quota, created_at) "
+                "VALUES (1, 'o', 'o@x', 5, CURRENT_TIMESTAMP)"
+            )
+        )
+        for key, status in (("created", 201), ("refused", 403), ("anonymous", 401), ("invalid", 400)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO idempotency_keys (owner_id, key, fingerprint, response_status, locked_at, "
+                    "created_at, expires_at) VALUES (1, :key, 'f', :status, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"key": key, "status": status},
+            )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT key, required_scopes FROM idempotency_keys ORDER BY key")).all()
+    engine.dispose()
+    assert [tuple(row) for row in kept] == [("created", None), ("invalid", None)]
+    command.downgrade(config, "base")

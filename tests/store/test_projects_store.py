@@ -11,10 +11,12 @@ from store.projects import (
     Projection,
     ProjectMissing,
     QuotaExceeded,
+    abandon_project,
     apply_projection,
     count_active_projects,
     create_project,
     get_project,
+    list_projects,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -90,3 +92,19 @@ def test_quota_is_exact_under_concurrent_creates(db, make_key):
     assert sorted(outcomes) == ["created"] * 5 + ["refused"] * 7
     with db.session() as session:
         assert count_active_projects(session, owner_id=key.owner_id) == 5
+
+
+def test_an_abandoned_project_is_neither_counted_nor_listed_and_keeps_its_id(db, make_key):
+    """A create whose workflow may have started all the same (its start timed out): the row
+    stays, failed and archived, so its id is never handed out again (SQLite would)."""
+    key = make_key()
+    kept = new_project(db, key.owner_id, quota=2)
+    doubtful = new_project(db, key.owner_id, quota=2)
+    with db.session(write_lock=True) as session:
+        abandon_project(session, project_id=doubtful, reason="The project could not be queued.")
+    with db.session() as session:
+        assert count_active_projects(session, owner_id=key.owner_id) == 1
+        assert get_project(session, owner_id=key.owner_id, project_id=doubtful) is None
+        rows, total = list_projects(session, owner_id=key.owner_id, status=None, limit=10, offset=0)
+        assert [p.id for p in rows] == [kept] and total == 1
+    assert new_project(db, key.owner_id, quota=2) > doubtful

@@ -4,8 +4,11 @@
 
 Starts a dev server, a worker and a SQLite database in a temporary directory, drives one
 project through each path a run can take, and writes each history as JSON under
-tests/workflows/histories/ (only the named ones, if names are given). Re-record only for
-a deliberate, versioned change; the replay test exists to catch the accidental ones.
+tests/workflows/histories/ (only the named ones, if names are given).
+
+Until the first tagged release the workflow has one path and these are re-recorded on
+purpose whenever its commands change. From the first release on, a change that alters
+commands goes behind ``workflow.patched`` and the old histories stay (README).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from workflows.types import (
     SEARCH_ATTRIBUTES,
     AnswersUpdate,
     ApprovalUpdate,
+    PauseUpdate,
     Phase,
     ProjectGenerationInput,
     RegenerateUpdate,
@@ -90,115 +94,66 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
             await handle.result()
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
-        print(f"recorded {name}: {len(history.events)} events")
+        print(f"recorded {name} ({handle.id}): {len(history.events)} events")
 
-    async def save_slice(name: str, history: str, **options: object) -> None:
-        """The first child workflow (a slice of three tasks) of a widget-lib run, once it ended."""
-        sliced = await start(name, "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=3, **options)
-        await sliced.result()
-        await save(client.get_workflow_handle(f"{sliced.id}-run-1-tasks-1"), history)
+    async def gated(name: str, **options: object) -> WorkflowHandle:
+        """A run waiting for the review of its first spec."""
+        handle = await start(name, "widget-lib", {"project_name": name.title(), "project_slug": name}, **options)
+        await wait_for(handle, Phase.AWAITING_APPROVAL)
+        return handle
 
     def wanted(name: str) -> bool:
         return not only or name in only
 
-    if wanted("batched_tasks"):
-        batched = await start("batched", "widget-lib", {"project_name": "Batched"}, tasks_per_batch=2)
-        await save(batched, "batched_tasks")
-        await save(client.get_workflow_handle(f"{batched.id}-run-1-tasks-1"), "batched_tasks_slice")
-    if wanted("task_packs"):
-        # One slot: the tasks ready after the first share one activity.
-        packed = await start("packed", "widget-lib", {"project_name": "Packed"}, max_parallel_tasks=1)
-        await save(packed, "task_packs")
-        await save_slice("sliced", "task_packs_slice", max_parallel_tasks=1)
-    if wanted("local_engine_steps"):
-        local = await start("local", "widget-lib", {"project_name": "Local"}, require_approval=True)
-        await wait_for(local, Phase.AWAITING_APPROVAL)
-        await local.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="again"))
-        await wait_for(local, Phase.AWAITING_APPROVAL, spec_version=2)
-        await local.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
-        await save(local, "local_engine_steps")
-    if wanted("phase_writes"):
-        # Passing phases written with the next write; verify and export written alongside.
-        quick = await start("quick", "widget-lib", {"project_name": "Quick"})
-        await save(quick, "phase_writes")
-        gated = await answered(start, "gated2")
-        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
-        await save(gated, "phase_writes_gated")
-    if wanted("one_assembly"):
-        # Verify and export in one activity; the export phase rides along with ready.
-        await save(await start("assembled", "widget-lib", {"project_name": "Assembled"}), "one_assembly")
-    if wanted("one_preparation"):
-        # A run that waits for nobody: clarify, spec and decompose in one local activity.
-        await save(await start("prepared", "widget-lib", {"project_name": "Prepared"}), "one_preparation")
-        gated = await start(
-            "gated3", "widget-lib", {"project_name": "Gated", "project_slug": "gated3"}, require_approval=True
+    if wanted("ungated"):
+        flags = {"project_name": "Acme CRM", **{flag: "y" for flag in FLAG_FIELDS}}
+        await save(await start("acme_crm", "djass-saas", flags), "ungated")
+    if wanted("gated_answers_regenerate_approve"):
+        handle = await start(
+            "gated",
+            "widget-lib",
+            {"project_name": "Gated", "project_slug": "gated"},
+            require_approval=True,
+            wait_for_answers=True,
         )
-        await wait_for(gated, Phase.AWAITING_APPROVAL)
-        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
-        await save(gated, "one_preparation_gated")
-    if wanted("carried_verify_write"):
-        # The verify-and-export activity stores the verify phase as it starts.
-        await save(await start("carried", "widget-lib", {"project_name": "Carried"}), "carried_verify_write")
-    if wanted("pack_minimum"):
-        # Tasks ready together go at least four to an activity.
-        await save(await start("packed4", "djass-saas", {"project_name": "Packed Four"}), "pack_minimum")
-        await save_slice("sliced4", "pack_minimum_slice")
-    if wanted("carried_writes"):
-        # The preparation stores the tasks write, verify-and-export the ready write; a failed
-        # check leaves the ready write the run handed over unused.
-        await save(await start("carriedw", "widget-lib", {"project_name": "Carried Writes"}), "carried_writes")
-        gated = await answered(start, "gated4")
-        await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
-        await save(gated, "carried_writes_gated")
-        failing = await start("failing", "failing-check-lib", {"project_name": "Failing"})
-        await save(failing, "carried_writes_failed_check")
-    if wanted("even_packs"):
-        # Nine tasks ready together, minimum four: packs of five and four.
-        flags = {"project_name": "Even Packs", **{flag: "y" for flag in FLAG_FIELDS}}
-        await save(await start("even", "djass-saas", flags, min_tasks_per_pack=4), "even_packs")
-        await save_slice("sliced5", "even_packs_slice")
-    if not only:
-        await record_all(start, save)
-
-
-async def answered(start, name: str) -> WorkflowHandle:  # type: ignore[no-untyped-def]
-    """A run behind both gates, its questions answered: it now waits for approval."""
-    gated = await start(
-        name,
-        "widget-lib",
-        {"project_name": "Gated", "project_slug": name},
-        require_approval=True,
-        wait_for_answers=True,
-    )
-    await wait_for(gated, Phase.AWAITING_ANSWERS)
-    await gated.execute_update(
-        ProjectGenerationWorkflow.answers,
-        AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"}),
-    )
-    await wait_for(gated, Phase.AWAITING_APPROVAL)
-    return gated
-
-
-async def record_all(start, save) -> None:  # type: ignore[no-untyped-def]
-    djass = await start("acme_crm", "djass-saas", {"project_name": "Acme CRM", "use_stripe": "y", "generate_blog": "y"})
-    await save(djass, "djass_all_steps")
-
-    gated = await answered(start, "gated")
-    await gated.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="more"))
-    await wait_for(gated, Phase.AWAITING_APPROVAL, spec_version=2)
-    await gated.signal("pause", {})
-    await gated.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
-    await asyncio.sleep(0.5)
-    await gated.signal("resume", {})
-    await save(gated, "gated_answers_regenerate_pause_approve")
-
-    cancelled = await start("cancelled", "widget-lib", {"project_name": "Cancelled"}, require_approval=True)
-    await wait_for(cancelled, Phase.AWAITING_APPROVAL)
-    await cancelled.cancel()
-    await save(cancelled, "cancelled_at_review")
-
-    failed = await start("cyclic", "cyclic-lib", {})
-    await save(failed, "failed_cyclic_template")
+        await wait_for(handle, Phase.AWAITING_ANSWERS)
+        answers = AnswersUpdate(answers={"license": "MIT", "use_cli": "y", "python_version": "3.12"})
+        await handle.execute_update(ProjectGenerationWorkflow.answers, answers)
+        await wait_for(handle, Phase.AWAITING_APPROVAL)
+        await handle.execute_update(ProjectGenerationWorkflow.regenerate, RegenerateUpdate(feedback="more", version=1))
+        await wait_for(handle, Phase.AWAITING_APPROVAL, spec_version=2)
+        await handle.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok", version=2))
+        await save(handle, "gated_answers_regenerate_approve")
+    if wanted("rejected"):
+        handle = await gated("rejected", require_approval=True)
+        await handle.execute_update(ProjectGenerationWorkflow.reject, ApprovalUpdate(notes="not this", version=1))
+        await save(handle, "rejected")
+    if wanted("paused_resumed"):
+        # Paused at the gate (a script's signal), approved, held before its first task, resumed.
+        handle = await gated("paused", require_approval=True)
+        await handle.signal("pause", PauseUpdate(reason="lunch"))
+        await handle.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok"))
+        await wait_for(handle, Phase.TASKS)
+        await handle.execute_update(ProjectGenerationWorkflow.resume, PauseUpdate())
+        await save(handle, "paused_resumed")
+    if wanted("cancelled_mid_tasks"):
+        handle = await gated("cancelled", require_approval=True)
+        await handle.execute_update(ProjectGenerationWorkflow.pause, PauseUpdate())
+        await handle.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate())
+        await wait_for(handle, Phase.TASKS)
+        await handle.cancel()
+        await save(handle, "cancelled_mid_tasks")
+    if wanted("failed_task"):
+        await save(await start("broken", "broken-task-lib", {"project_name": "Broken"}), "failed_task")
+    if wanted("failed_check"):
+        await save(await start("failing", "failing-check-lib", {"project_name": "Failing"}), "failed_check")
+    if wanted("failed_plan"):
+        await save(await start("cyclic", "cyclic-lib", {}), "failed_plan")
+    if wanted("sliced"):
+        # A plan larger than tasks_per_batch: its tasks in child workflows, the first one saved too.
+        handle = await start("sliced", "widget-lib", {"project_name": "Sliced"}, tasks_per_batch=2)
+        await save(handle, "sliced")
+        await save(client.get_workflow_handle(f"{handle.id}-run-1-tasks-1"), "sliced_slice")
 
 
 async def main() -> None:

@@ -24,16 +24,10 @@ from tests.workflows.conftest import activities_with_task
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
-    PREPARE,
     RUN_TASK,
-    VERIFY_AND_EXPORT,
     AnswersUpdate,
     ApprovalUpdate,
-    AssembleInput,
-    AssemblyResult,
     Phase,
-    PrepareInput,
-    PrepareResult,
     ProjectGenerationInput,
     ProjectStatus,
     RegenerateUpdate,
@@ -147,48 +141,6 @@ async def test_every_phase_is_on_record_in_order_with_fewer_writes(client, worke
     markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
     local_activities = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
     assert len(local_activities) == 1
-
-
-async def test_activities_from_before_carried_writes_leave_the_writes_to_the_run(client, settings, db, project_row):
-    """A worker without carried writes may run verify_and_export during an upgrade (and,
-    in principle, prepare): the run then stores the same completed writes itself."""
-    activities = build_activities(settings, db)
-    generation = next(a.__self__ for a in activities if a.__name__ == "prepare")
-    assembly = next(a.__self__ for a in activities if a.__name__ == "verify_and_export")
-
-    @activity.defn(name=PREPARE)
-    def prepare_before(input: PrepareInput) -> PrepareResult:
-        return generation.prepare(input.model_copy(update={"record_last": None}))
-
-    @activity.defn(name=VERIFY_AND_EXPORT)
-    def verify_and_export_before(input: AssembleInput) -> AssemblyResult:
-        return assembly.verify_and_export(input.model_copy(update={"record_last": None}))
-
-    replaced = [a for a in activities if a.__name__ not in ("prepare", "verify_and_export")]
-    key, project_id = project_row()
-    with ThreadPoolExecutor(max_workers=4) as executor:
-        worker = build_worker(
-            client, settings, db=db, executor=executor, activities=[*replaced, prepare_before, verify_and_export_before]
-        )
-        async with worker:
-            handle = await start(client, settings, project_id, key.owner)
-            result = await handle.result()
-    assert result.status == ProjectStatus.READY
-    with db.session() as session:
-        project = get_project(session, project_id=project_id, owner_id=key.owner_id)
-        assert project is not None and project.status == "ready"
-        assert project.artifact_sha256 == result.artifact.sha256
-        events = list_events(session, project_id=project_id, after=0, limit=1000)
-        assert [v.version for v in list_spec_versions(session, project_id=project_id)] == [1]
-    phases = [e.payload["phase"] for e in events if e.type == "status_changed"]
-    assert phases == ["clarify", "spec", "decompose", "tasks", "verify", "export", "done"]
-    by_type = {e.type: e for e in events if e.task_id is None}
-    assert by_type["project_ready"].payload == {"sha256": result.artifact.sha256, "size": result.artifact.size}
-    assert by_type["plan_created"].payload["tasks"] > 0
-    history = await handle.fetch_history()
-    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-    local = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
-    assert len(local) == 3  # prepare, then the run's own tasks and ready writes
 
 
 async def test_a_failed_verification_fails_the_run_and_nothing_is_ready(client, settings, db, project_row):

@@ -181,7 +181,7 @@ EMAIL_BACKEND = env_str(
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend",
 )
-{%- if '@' in cookiecutter.author_email and ' ' not in cookiecutter.author_email %}
+{%- if cookiecutter.author_email.count('@') == 1 and ' ' not in cookiecutter.author_email and '.' in cookiecutter.author_email.split('@')[1] %}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", {{ cookiecutter.author_email | tojson }})
 {%- else %}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")

@@ -1,0 +1,71 @@
+"""The templates a project can be made from, and their variables: what to send in a create."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.catalog import TemplateNotFound, describe_template, list_templates
+from api.deps import ReaderDep, SettingsDep
+from api.errors import ERROR_RESPONSES, ErrorResponse, template_not_found
+
+router = APIRouter(prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
+
+TemplateId = Annotated[str, Path(min_length=1, max_length=200, description="Template id")]
+
+
+class TemplateVariable(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(description="The create request's field (or `answers` key) for it")
+    type: Literal["boolean", "single_choice", "text"] = Field(
+        description='As a project\'s questions show it; a boolean takes "y" or "n"'
+    )
+    prompt: str
+    help: str
+    default: Any = Field(description="What an absent field becomes: the author's default, rendered")
+    choices: list[str] | None = Field(description="The allowed values of a single_choice")
+    pattern: str | None = Field(description="A regular expression a text value must match")
+    when: str | None = Field(description="Asked only when this Jinja condition holds (null: always)")
+
+
+class TemplatePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description='The create request\'s `"template"`')
+    title: str
+    description: str
+    version: str
+    builtin: bool = Field(description="Shipped with forgeflow")
+    trusted: bool = Field(description="Its hooks and check commands may run (built-ins, FORGEFLOW_TRUSTED_TEMPLATES)")
+    default: bool = Field(description="Used when a create names no template")
+    usable: bool = Field(description="False: a create with it is refused as template_unusable")
+    problem: str | None = Field(description="Why it is not usable")
+    variables: list[TemplateVariable]
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplatePublic]
+
+
+# Plain ``def``: describing a template renders its defaults (CPU work), off the event loop.
+@router.get("", response_model=TemplateList, summary="Templates and their variables")
+def read_templates(_: ReaderDep, settings: SettingsDep) -> TemplateList:
+    """Every template this API can use, by id, with each variable's type, default and choices."""
+    return TemplateList(templates=[TemplatePublic.model_validate(t) for t in list_templates(settings)])
+
+
+@router.get(
+    "/{template_id}",
+    response_model=TemplatePublic,
+    summary="One template and its variables",
+    responses={404: {"model": ErrorResponse, "description": "No such template (template_not_found)"}},
+)
+def read_template(template_id: TemplateId, _: ReaderDep, settings: SettingsDep) -> TemplatePublic:
+    """One template; an unknown id is 404 template_not_found (``details.available``)."""
+    try:
+        return TemplatePublic.model_validate(describe_template(settings, template_id))
+    except TemplateNotFound as exc:
+        raise template_not_found(exc.template_id, exc.available) from exc

@@ -1,0 +1,59 @@
+"""Starting a project's run: one way for a create and a retry alike, so both carry the same
+search attributes, summary and details an operator filters and reads by."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from workflows import workflow_id_for
+from workflows.project_generation import ProjectGenerationWorkflow
+from workflows.types import SA_OWNER, SA_PHASE, SA_PROJECT_ID, SA_STATUS, SA_TEMPLATE, ProjectGenerationInput
+
+START_TIMEOUT = timedelta(seconds=10)
+
+
+def search_attributes(run: ProjectGenerationInput) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_PROJECT_ID, run.project_id),
+            SearchAttributePair(SA_OWNER, run.owner),
+            SearchAttributePair(SA_STATUS, "queued"),
+            SearchAttributePair(SA_PHASE, "queued"),
+            SearchAttributePair(SA_TEMPLATE, run.template),
+        ]
+    )
+
+
+def static_details(run: ProjectGenerationInput) -> str:
+    wid = workflow_id_for(run.project_id)
+    return "\n".join(
+        [
+            f"**Project** {run.name} (`{run.slug}`), id {run.project_id}, run {run.run_number} ({run.trigger})",
+            f"**Owner** {run.owner} · **Template** `{run.template}`",
+            "",
+            f"Approve: `forgeflow temporal-cli workflow update execute --workflow-id {wid} --name approve "
+            "--input '{}'`",
+            f"Cancel: `forgeflow temporal-cli workflow cancel --workflow-id {wid}`",
+        ]
+    )
+
+
+async def start_run(
+    temporal: Client, run: ProjectGenerationInput, *, task_queue: str, conflict: WorkflowIDConflictPolicy
+) -> None:
+    """Start the run's workflow. ``conflict``: USE_EXISTING attaches a repeated create to
+    the run it started; FAIL refuses a retry while a run is still going."""
+    await temporal.start_workflow(
+        ProjectGenerationWorkflow.run,
+        run,
+        id=workflow_id_for(run.project_id),
+        task_queue=task_queue,
+        id_conflict_policy=conflict,
+        search_attributes=search_attributes(run),
+        static_summary=f"{run.name} ({run.slug}) for {run.owner}, run {run.run_number}",
+        static_details=static_details(run),
+        rpc_timeout=START_TIMEOUT,
+    )
