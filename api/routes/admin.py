@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from api.auth_first import AuthFirstRoute
 from api.deps import DatabaseDep, SettingsDep, TemporalDep, require_scope
 from api.errors import ERROR_RESPONSES
 from api.probes import QueueFigures, queue_figures
@@ -17,7 +18,7 @@ from store.keys import Identity
 from store.models import Project, Run, Task
 from store.stats import count_by_status, count_events, task_totals
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=AuthFirstRoute, prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 AdminDep = Annotated[Identity, Depends(require_scope("admin"))]
 

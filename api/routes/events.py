@@ -11,13 +11,16 @@ from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
+from api.auth_first import AuthFirstRoute
 from api.deps import EventCursor, ReadableProject, SessionDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import EventList, EventPublic
 from api.streams import Feed, StreamHub, Subscription, follow
 from store.lifecycle import list_events
 
-router = APIRouter(prefix="/projects/{project_id}", tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    route_class=AuthFirstRoute, prefix="/projects/{project_id}", tags=["events"], responses=ERROR_RESPONSES
+)
 
 log = logging.getLogger("forgeflow.api.events")
 # How long one send may wait on a client that does not read (its socket buffers are full).

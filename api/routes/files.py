@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth_first import AuthFirstRoute
 from api.deps import ArtifactsDep, ReadableProject
 from api.errors import ERROR_RESPONSES, ApiError, invalid_state
 from api.lifecycle_schemas import FileEntry, FileListing
@@ -34,6 +35,7 @@ INLINE_IMAGES = frozenset(
 TEXT_SUFFIXES = (".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".ini", ".txt")
 
 router = APIRouter(
+    route_class=AuthFirstRoute,
     prefix="/projects/{project_id}",
     tags=["files"],
     responses=ERROR_RESPONSES

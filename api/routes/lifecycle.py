@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from api.auth_first import AuthFirstRoute
 from api.deps import (
     ApprovableProject,
     CancellableProject,
@@ -22,6 +23,7 @@ from api.steering import steer_within
 from workflows.types import ApprovalUpdate, PauseUpdate, RegenerateUpdate
 
 router = APIRouter(
+    route_class=AuthFirstRoute,
     prefix="/projects/{project_id}",
     tags=["lifecycle"],
     responses=ERROR_RESPONSES | {409: ERROR_RESPONSES[400] | {"description": "Wrong state (invalid_state)"}},

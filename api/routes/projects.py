@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
+from api.auth_first import AuthFirstRoute
 from api.deletion import delete_project as archive_and_cancel
 from api.deps import (
     MAX_ID,
@@ -38,7 +39,7 @@ from store.lifecycle import NewEvent, append_events
 from store.models import Project
 from store.projects import get_project, update_details
 
-router = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=AuthFirstRoute, prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
 
 
 def _owned(session: SessionDep, identity: ReaderDep, project_id: int) -> Project:

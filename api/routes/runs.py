@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth_first import AuthFirstRoute
 from api.deps import ReadableProject, RunId, SessionDep, TaskKey
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import (
@@ -20,7 +21,9 @@ from api.lifecycle_schemas import (
 from store.lifecycle import get_run, get_task, list_runs, list_spec_versions, list_tasks, task_summaries
 from store.models import Run
 
-router = APIRouter(prefix="/projects/{project_id}", tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    route_class=AuthFirstRoute, prefix="/projects/{project_id}", tags=["runs"], responses=ERROR_RESPONSES
+)
 
 
 def not_found(code: str, what: str, **details: object) -> ApiError:

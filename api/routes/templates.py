@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth_first import AuthFirstRoute
 from api.catalog import TemplateNotFound, describe_template, list_templates
 from api.deps import ReaderDep, SettingsDep
 from api.errors import ERROR_RESPONSES, ErrorResponse, template_not_found
 
-router = APIRouter(prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=AuthFirstRoute, prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
 
 TemplateId = Annotated[str, Path(min_length=1, max_length=200, description="Template id")]
 

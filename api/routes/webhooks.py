@@ -7,11 +7,12 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from api.auth_first import AuthFirstRoute
 from api.deps import CreatorDep, DatabaseDep, ReaderDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
 from store.webhooks import issue_webhook_secret, load_cipher, webhook_secret_info
 
-router = APIRouter(prefix="/webhook-secret", tags=["webhooks"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=AuthFirstRoute, prefix="/webhook-secret", tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
 class WebhookSecretIssued(BaseModel):

@@ -108,3 +108,23 @@ async def test_revoked_and_expired_keys_are_401(http, make_key, db):
         response = await http.get("/projects", headers={"X-API-Key": key.key})
         assert response.status_code == 401
         assert error_body(response) == AUTH_REQUIRED
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"project_name": 5}', b'{"project_name": "x", "nope": 1}'])
+async def test_the_key_and_its_scope_are_checked_before_the_body(http, make_key, body):
+    # A request learns nothing about its body from a route it may not use. (Two transport
+    # limits come first, for every route alike: 413 for a body over the size limit and 400
+    # for one nested deeper than any route takes; they protect the process, not a route.)
+    headers = {"Content-Type": "application/json"}
+    for path in ("/projects", "/projects/1/approve", "/projects/1/answers"):
+        anonymous = await http.post(path, content=body, headers=headers)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+        assert anonymous.json()["error"]["code"] == "auth_required"
+        reader = await http.post(
+            path, content=body, headers=headers | {"X-API-Key": make_key(scopes=["projects:read"]).key}
+        )
+        assert reader.status_code == 403, (path, reader.text)
+        assert reader.json()["error"]["code"] == "insufficient_scope"
+    # With the scope, the body is what is wrong.
+    creator = await http.post("/projects", content=body, headers=headers | {"X-API-Key": make_key().key})
+    assert creator.status_code in (400, 413), creator.text
