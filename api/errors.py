@@ -171,6 +171,23 @@ def queueing_failed() -> ApiError:
     )
 
 
+def unknown_parameters(names: list[str], known: list[str]) -> ApiError:
+    """Query parameters the endpoint does not take: refused, not ignored, so that a typo
+    (``?stauts=ready``) is not answered with an unfiltered list."""
+    return ApiError(
+        422,
+        "invalid_parameters",
+        "validation",
+        f"Unknown query parameter{'s' if len(names) > 1 else ''}: {', '.join(names)}.",
+        details={
+            "field": names[0],
+            "unknown": names,
+            "known": known,
+            "errors": [{"field": name, "message": "Unknown query parameter."} for name in names],
+        },
+    )
+
+
 def invalid_state(message: str, current_status: str) -> ApiError:
     return ApiError(409, "invalid_state", "validation", message, details={"current_status": current_status})
 
@@ -181,6 +198,8 @@ def error_response(error: ApiError) -> JSONResponse:
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 3 and loc[0] == "query" and isinstance(loc[2], int):
+        return str(loc[1])  # one value of a repeated parameter (?status=a&status=b): name it
     parts = (
         [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else [str(p) for p in loc]
     )

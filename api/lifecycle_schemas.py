@@ -123,6 +123,9 @@ class RunPublic(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunPublic]
+    limit: int
+    offset: int
+    has_next: bool
 
 
 class DagPublic(BaseModel):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import anyio
 
 from api.errors import project_not_found
-from api.schemas import ProjectFilters, ProjectList, ProjectPublic, ProjectStatusName
+from api.schemas import ProjectFilters, ProjectList, ProjectPublic, ProjectSort, ProjectStatusName
 from store.db import Database
 from store.projects import get_project
-from store.reads import project_page
+from store.reads import project_page, status_counts
 
 T = TypeVar("T")
 
@@ -30,22 +30,50 @@ class ProjectReads:
     async def run(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(partial(read, *args, **kwargs), limiter=self.limiter)
 
-    async def page(self, *, owner_id: int, status: ProjectStatusName | None, limit: int, offset: int) -> ProjectList:
-        return await self.run(self._page, owner_id, status, limit, offset)
+    async def page(
+        self,
+        *,
+        owner_id: int,
+        status: ProjectStatusName | list[ProjectStatusName] | None,
+        limit: int,
+        offset: int,
+        q: str | None = None,
+        sort: ProjectSort | None = None,
+        counts: bool = False,
+    ) -> ProjectList:
+        return await self.run(self._page, owner_id, status, limit, offset, q, sort, counts)
 
     async def project(self, *, owner_id: int, project_id: int) -> ProjectPublic:
         return await self.run(self._project, owner_id, project_id)
 
-    def _page(self, owner_id: int, status: ProjectStatusName | None, limit: int, offset: int) -> ProjectList:
+    def _page(
+        self,
+        owner_id: int,
+        status: ProjectStatusName | list[ProjectStatusName] | None,
+        limit: int,
+        offset: int,
+        q: str | None,
+        sort: ProjectSort | None,
+        counts: bool,
+    ) -> ProjectList:
         with self.db.session() as session:
-            rows, total = project_page(session, owner_id=owner_id, status=status, limit=limit, offset=offset)
+            rows, total = project_page(
+                session, owner_id=owner_id, status=status, limit=limit, offset=offset, q=q, sort=sort
+            )
+            # Every status, zero for those with no project: clients need not know the list.
+            by_status = (
+                {name: 0 for name in get_args(ProjectStatusName)} | status_counts(session, owner_id=owner_id)
+                if counts
+                else None
+            )
             return ProjectList(
                 projects=[ProjectPublic.of(p) for p in rows],
                 total=total,
                 limit=limit,
                 offset=offset,
                 has_next=offset + len(rows) < total,
-                filters=ProjectFilters(status=status),
+                filters=ProjectFilters(status=status, q=q, sort=sort),
+                status_counts=by_status,
             )
 
     def _project(self, owner_id: int, project_id: int) -> ProjectPublic:

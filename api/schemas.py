@@ -162,8 +162,21 @@ class ProjectStatusPublic(BaseModel):
         return cls.model_validate(project, from_attributes=True)
 
 
+ProjectSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "name", "-name"]
+
+
 class ProjectFilters(BaseModel):
-    status: ProjectStatusName | None = None
+    """The filters the list applied. v1 shape: ``{"status": <one status or null>}``; ``q`` and
+    ``sort`` appear only when given, ``status`` is a list only when several were given."""
+
+    status: ProjectStatusName | list[ProjectStatusName] | None = None
+    q: str | None = None
+    sort: ProjectSort | None = None
+
+    @model_serializer(mode="wrap")
+    def _v1_unless_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {name: value for name, value in data.items() if name == "status" or value is not None}
 
 
 class ProjectList(BaseModel):
@@ -173,3 +186,14 @@ class ProjectList(BaseModel):
     offset: int
     has_next: bool
     filters: ProjectFilters
+    # Only with ?include=status_counts: a v1 client sees exactly the v1 body.
+    status_counts: dict[ProjectStatusName, int] | None = Field(
+        default=None, description="Projects per status for the owner, archived ones not (include=status_counts)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _v1_unless_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.status_counts is None:
+            data.pop("status_counts", None)
+        return data

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,6 +30,7 @@ from api.errors import too_many_streams
 from api.lifecycle_schemas import EventPublic
 from forgeflow.settings import Settings
 from store.db import Database
+from store.event_filter import EventFilter, run_of
 from store.keys import Identity, active_key_ids
 from store.lifecycle import list_events
 from store.models import Event, Project, utcnow
@@ -44,12 +46,23 @@ CUT_AFTER = 1.0  # seconds an ended stream has to finish its response before it 
 RETRY_FRAME = b"retry: 2000\n\n"
 HEARTBEAT_FRAME = b": heartbeat\n\n"
 
-Frame = tuple[int, bytes]  # (event id, the event as an SSE frame)
+
+class Frame(NamedTuple):
+    """An event as an SSE frame, and what a stream's own filter looks at: one feed serves
+    every stream of a project, so each stream applies its filter when sending."""
+
+    seq: int  # the event id
+    data: bytes
+    type: str
+    task_id: str | None
+    created_at: datetime
+    run: int | None
 
 
 def encode(event: Event) -> Frame:
     data = EventPublic.of(event).model_dump_json()
-    return event.seq, f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    frame = f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    return Frame(event.seq, frame, event.type, event.task_id, event.created_at, run_of(event.type, event.dedup_key))
 
 
 def read_frames(db: Database, project_id: int, after: int) -> list[Frame]:
@@ -248,9 +261,12 @@ def _deadline(expires_at: datetime | None) -> float | None:
     return time.monotonic() + (expires_at - utcnow()).total_seconds()
 
 
-async def follow(hub: StreamHub, sub: Subscription, feed: Feed, cursor: int) -> AsyncIterator[bytes]:
-    """The SSE body of one stream: events after ``cursor`` until the project ends, the key
-    stops working or the client leaves; a heartbeat comment whenever it has been quiet."""
+async def follow(
+    hub: StreamHub, sub: Subscription, feed: Feed, cursor: int, only: EventFilter | None = None
+) -> AsyncIterator[bytes]:
+    """The SSE body of one stream: events after ``cursor`` (those ``only`` admits) until the
+    project ends, the key stops working or the client leaves; a heartbeat comment whenever
+    it has been quiet. Events filtered out still move the position on."""
     yield RETRY_FRAME
     position, quiet_since = cursor, time.monotonic()
     while not sub.ended:
@@ -264,12 +280,13 @@ async def follow(hub: StreamHub, sub: Subscription, feed: Feed, cursor: int) -> 
                 position = max(position, feed.floor)
                 continue
         if frames:
-            for seq, frame in frames:
+            for frame in frames:
                 if sub.ended:
                     return
-                position = seq
-                yield frame
-            quiet_since = time.monotonic()
+                position = frame.seq
+                if only is None or only.admits(frame):
+                    yield frame.data
+                    quiet_since = time.monotonic()
             continue
         if (feed.terminal and frames is not None) or feed.broken:
             return

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.event_filter import EventFilter
 from store.models import Event, Project, Run, SpecVersion, Task
 
 
@@ -73,9 +74,16 @@ def append_events(
 
 
 def list_events(
-    session: Session, *, project_id: int, after: int, limit: int, type: str | None = None, task_id: str | None = None
+    session: Session,
+    *,
+    project_id: int,
+    after: int,
+    limit: int,
+    type: str | None = None,
+    task_id: str | None = None,
+    where: EventFilter | None = None,
 ) -> list[Event]:
-    conditions = [Event.project_id == project_id, Event.seq > after]
+    conditions = [Event.project_id == project_id, Event.seq > after, *(where.conditions() if where else ())]
     if type is not None:
         conditions.append(Event.type == type)
     if task_id is not None:
@@ -96,8 +104,19 @@ def ensure_run(session: Session, *, project_id: int, number: int, trigger: str, 
     return run
 
 
-def list_runs(session: Session, *, project_id: int) -> list[Run]:
-    return list(session.scalars(select(Run).where(Run.project_id == project_id).order_by(Run.number)))
+def list_runs(
+    session: Session,
+    *,
+    project_id: int,
+    statuses: Sequence[str] = (),
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Run]:
+    """The project's runs in order, those in one of ``statuses`` if any are given."""
+    stmt = select(Run).where(Run.project_id == project_id)
+    if statuses:
+        stmt = stmt.where(Run.status.in_(statuses))
+    return list(session.scalars(stmt.order_by(Run.number).limit(limit).offset(offset)))
 
 
 def task_summaries(session: Session, *, run_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from api.auth_first import AuthFirstRoute
@@ -26,11 +26,13 @@ from api.deps import (
 )
 from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
 from api.lifecycle_schemas import ArchivedProject, ProjectUpdate
+from api.query import OnlyQuery
 from api.schemas import (
     ProjectCreate,
     ProjectEnvelope,
     ProjectList,
     ProjectPublic,
+    ProjectSort,
     ProjectStatusName,
     ProjectStatusPublic,
 )
@@ -61,6 +63,10 @@ async def create_project(
     return ProjectEnvelope(project=ProjectPublic.of(project))
 
 
+SEARCH = "Case-insensitive text in the name or description, matched literally (% and _ are no wildcards)"
+LIST_PARAMETERS = Depends(OnlyQuery("limit", "offset", "status", "q", "sort", "include"))
+
+
 # The reads are ``async def`` with their blocking part in one thread hop: a plain ``def``
 # route costs a hop for itself, one for its session's entry and exit, one for the response.
 @router.get("", response_model=ProjectList, summary="List projects")
@@ -69,9 +75,23 @@ async def read_projects(
     identity: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    status: ProjectStatusName | None = None,
+    status: Annotated[list[ProjectStatusName] | None, Query(description="One or several (repeat it)")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description=SEARCH)] = None,
+    sort: Annotated[ProjectSort | None, Query(description="A field, `-` first for descending")] = None,
+    include: Annotated[list[Literal["status_counts"]] | None, Query(description="Extra parts of the body")] = None,
+    _known: None = LIST_PARAMETERS,
 ) -> ProjectList:
-    return await reads.page(owner_id=identity.owner_id, status=status, limit=limit, offset=offset)
+    # One status is shown as one (the v1 body); several as the list of them.
+    statuses = list(dict.fromkeys(status or ()))
+    return await reads.page(
+        owner_id=identity.owner_id,
+        status=statuses[0] if len(statuses) == 1 else statuses or None,
+        limit=limit,
+        offset=offset,
+        q=q,
+        sort=sort,
+        counts="status_counts" in (include or ()),
+    )
 
 
 @router.get("/{project_id}", response_model=ProjectPublic, summary="Get project")

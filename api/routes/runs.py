@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.auth_first import AuthFirstRoute
-from api.deps import ReadableProject, RunId, SessionDep, TaskKey
+from api.deps import MAX_ID, ReadableProject, RunId, SessionDep, TaskKey
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import (
     DagPublic,
@@ -18,6 +20,7 @@ from api.lifecycle_schemas import (
     TaskList,
     TaskPublic,
 )
+from api.schemas import ProjectStatusName
 from store.lifecycle import get_run, get_task, list_runs, list_spec_versions, list_tasks, task_summaries
 from store.models import Run
 
@@ -51,11 +54,21 @@ def read_spec_versions(project: ReadableProject, session: SessionDep) -> SpecVer
     return SpecVersionList(versions=[SpecVersionSummary.model_validate(v, from_attributes=True) for v in versions])
 
 
-@router.get("/runs", response_model=RunList, summary="The project's runs")
-def read_runs(project: ReadableProject, session: SessionDep) -> RunList:
-    runs = list_runs(session, project_id=project.id)
+@router.get("/runs", response_model=RunList, summary="The project's runs, oldest first")
+def read_runs(
+    project: ReadableProject,
+    session: SessionDep,
+    status: Annotated[list[ProjectStatusName] | None, Query(description="One or several (repeat it)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> RunList:
+    # One row more than the page: whether there is a next page, without a COUNT.
+    rows = list_runs(session, project_id=project.id, statuses=status or (), limit=limit + 1, offset=offset)
+    runs = rows[:limit]
     summaries = task_summaries(session, run_ids=[r.id for r in runs])
-    return RunList(runs=[RunPublic.of(r, summaries[r.id]) for r in runs])
+    return RunList(
+        runs=[RunPublic.of(r, summaries[r.id]) for r in runs], limit=limit, offset=offset, has_next=len(rows) > limit
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, summary="One run: spec snapshot, DAG, verification")

@@ -183,3 +183,16 @@ async def test_a_retried_run_carries_the_same_search_attributes_as_the_first(htt
         assert second.typed_search_attributes.get(key) == first.typed_search_attributes.get(key) is not None
     assert second.typed_search_attributes.get(SA_PROJECT_ID) == project_id
     assert "run 2 (retry)" in (await second.static_details() or "")
+    # Events carry their run in the keys the run writes them with (store/event_filter.py):
+    # the filter splits a real project's two runs, every event of each found once.
+    everything = (await http.get(f"/projects/{project_id}/events?limit=1000", headers=auth)).json()["events"]
+    by_run = {
+        n: (await http.get(f"/projects/{project_id}/events?run={n}&limit=1000", headers=auth)).json()["events"]
+        for n in (1, 2)
+    }
+    assert by_run[1] and by_run[2] and not {e["id"] for e in by_run[1]} & {e["id"] for e in by_run[2]}
+    assert "project_cancelled" in [e["type"] for e in by_run[1]] and "project_cancelled" not in [
+        e["type"] for e in by_run[2]
+    ]
+    assert [e["type"] for e in by_run[2]].count("status_changed") >= 2
+    assert {e["id"] for e in by_run[1]} | {e["id"] for e in by_run[2]} == {e["id"] for e in everything}
