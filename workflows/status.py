@@ -79,20 +79,11 @@ class StatusWriter:
         if started:
             self._state.pending.started = workflow.now()
 
-    async def transition(
-        self,
-        status: ProjectStatus,
-        phase: Phase,
-        *,
-        events: Sequence[EventRecord] = (),
-        started: bool = False,
-        finished: bool = False,
-        artifact: ArtifactRef | None = None,
-        **extra: Any,
-    ) -> None:
-        write = self.next_write(status, phase, events, started=started, finished=finished, artifact=artifact, **extra)
-        await self.record(write)
-        self.took(write)
+    async def transition(self, status: ProjectStatus, phase: Phase, **write: Any) -> None:
+        """Build the next write (``next_write``'s options), store it, then take it."""
+        stored = self.next_write(status, phase, **write)
+        await self.record(stored)
+        self.took(stored)
 
     async def record(self, write: ProjectionInput) -> None:
         await workflow.execute_local_activity(
