@@ -93,6 +93,18 @@ class SpecVersionList(BaseModel):
     versions: list[SpecVersionSummary]
 
 
+class SpecDocumentDiff(BaseModel):
+    name: str
+    change: Literal["added", "removed", "modified"]
+    diff: str = Field(description="A unified diff, as `git diff` prints it")
+
+
+class SpecDiff(BaseModel):
+    from_version: int
+    to_version: int
+    documents: list[SpecDocumentDiff] = Field(description="Only the documents that changed, by name")
+
+
 class RunPublic(BaseModel):
     id: int
     run_number: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.auth_first import AuthFirstRoute
 from api.deps import MAX_ID, ReadableProject, RunId, SessionDep, TaskKey
@@ -14,6 +14,7 @@ from api.lifecycle_schemas import (
     RunDetail,
     RunList,
     RunPublic,
+    SpecDiff,
     SpecPublic,
     SpecVersionList,
     SpecVersionSummary,
@@ -21,8 +22,11 @@ from api.lifecycle_schemas import (
     TaskPublic,
 )
 from api.schemas import ProjectStatusName
+from api.spec_diff import diff_spec_versions
 from store.lifecycle import get_run, get_task, list_runs, list_spec_versions, list_tasks, task_summaries
-from store.models import Run
+from store.models import Run, SpecVersion
+
+SpecVersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="A spec version number")]
 
 router = APIRouter(
     route_class=AuthFirstRoute, prefix="/projects/{project_id}", tags=["runs"], responses=ERROR_RESPONSES
@@ -52,6 +56,29 @@ def read_spec(project: ReadableProject, session: SessionDep) -> SpecPublic:
 def read_spec_versions(project: ReadableProject, session: SessionDep) -> SpecVersionList:
     versions = list_spec_versions(session, project_id=project.id)
     return SpecVersionList(versions=[SpecVersionSummary.model_validate(v, from_attributes=True) for v in versions])
+
+
+def _spec_version(session: SessionDep, project: ReadableProject, version: int) -> SpecVersion:
+    found = next((v for v in list_spec_versions(session, project_id=project.id) if v.version == version), None)
+    if found is None:
+        raise not_found("spec_version_not_found", "Spec version", version=version)
+    return found
+
+
+@router.get("/spec/versions/{version}", response_model=SpecPublic, summary="One spec version")
+def read_spec_version(version: SpecVersionNumber, project: ReadableProject, session: SessionDep) -> SpecPublic:
+    return SpecPublic.of(_spec_version(session, project, version))
+
+
+@router.get(
+    "/spec/versions/{version}/diff/{other}",
+    response_model=SpecDiff,
+    summary="What changed from one spec version to another",
+)
+def read_spec_diff(
+    version: SpecVersionNumber, other: SpecVersionNumber, project: ReadableProject, session: SessionDep
+) -> SpecDiff:
+    return diff_spec_versions(old=_spec_version(session, project, version), new=_spec_version(session, project, other))
 
 
 @router.get("/runs", response_model=RunList, summary="The project's runs, oldest first")
