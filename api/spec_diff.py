@@ -4,9 +4,12 @@ prints it, so a reviewer sees what feedback did to the spec before approving it.
 from __future__ import annotations
 
 import difflib
+from typing import Literal
 
 from api.lifecycle_schemas import SpecDiff, SpecDocumentDiff
 from store.models import SpecVersion
+
+Change = Literal["added", "removed", "modified"]
 
 
 def diff_spec_versions(*, old: SpecVersion, new: SpecVersion) -> SpecDiff:
@@ -23,6 +26,6 @@ def diff_spec_versions(*, old: SpecVersion, new: SpecVersion) -> SpecDiff:
         )
         # A document without a final newline still diffs line by line, as git shows it.
         text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
-        change = "added" if before is None else "removed" if after is None else "modified"
+        change: Change = "added" if before is None else "removed" if after is None else "modified"
         documents.append(SpecDocumentDiff(name=name, change=change, diff=text))
     return SpecDiff(from_version=old.version, to_version=new.version, documents=documents)
