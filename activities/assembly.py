@@ -15,7 +15,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 import forgeflow
 from activities.base import (
@@ -31,12 +30,16 @@ from activities.later import Deferred
 from activities.task_records import START_RECORD_DELAY
 from engine import EngineError
 from engine.archive import zip_bytes
+from engine.context import COPIER_DATA
+from engine.copier_render import run_tasks
 from engine.gitrepo import History, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
+from engine.provenance import provenance
 from engine.rules import rules_for
 from engine.templates import Template
 from engine.tree import FileData, Tree, read_tree, write_tree
 from engine.verify import MAX_FINDINGS, Verification, is_builtin, verify_files
+from store.export_keys import bundle_key
 from workflows.status import completed_ready_write
 from workflows.types import (
     VERIFY_AND_EXPORT,
@@ -122,11 +125,14 @@ class AssemblyActivities(TemplateActivities):
 
     @staticmethod
     def _needs_dir(template: Template, *, checks: bool) -> bool:
-        return template.trusted and (has_hooks(template.path) or (checks and bool(template.manifest.checks)))
+        return template.trusted and (_runs_code(template) or (checks and bool(template.manifest.checks)))
 
     def _run_hooks(self, template: Template, context: dict[str, Any], files: Tree, root: Path | None) -> _Hooked:
-        """Hooks of trusted templates run on the merged tree, written out at ``root`` (by the
-        caller, when :meth:`_needs_dir`); others are skipped, on record."""
+        """Hooks (a Copier template's ``_tasks``) of trusted templates run on the merged
+        tree, written out at ``root`` (by the caller, when :meth:`_needs_dir`); others are
+        skipped, on record."""
+        if template.format == "copier":
+            return self._run_tasks(template, context, files, root)
         if not has_hooks(template.path):
             return _Hooked([], files, ran=False)
         if not template.trusted:
@@ -140,6 +146,19 @@ class AssemblyActivities(TemplateActivities):
                 ran += [f"ran: {name}" for name in names]
             except EngineError as exc:
                 raise permanent(str(exc), "HookFailed") from exc
+        return _Hooked(ran, read_tree(root), ran=True)
+
+    def _run_tasks(self, template: Template, context: dict[str, Any], files: Tree, root: Path | None) -> _Hooked:
+        if not template.has_tasks:
+            return _Hooked([], files, ran=False)
+        if not template.trusted:
+            return _Hooked([f"skipped: template {template.id} is not trusted (its _tasks)"], files, ran=False)
+        if root is None:
+            raise ValueError("trusted tasks need the project written out: see _needs_dir")
+        try:
+            ran = run_tasks(template, context[COPIER_DATA], root, sandbox=self._sandbox)
+        except EngineError as exc:
+            raise permanent(str(exc), "HookFailed") from exc
         return _Hooked(ran, read_tree(root), ran=True)
 
     @activity.defn(name=VERIFY_AND_EXPORT)
@@ -226,11 +245,14 @@ class AssemblyActivities(TemplateActivities):
         # The run's record travels in the ZIP, outside the git history.
         for name in input.spec.digests:
             project[f"{FORGEFLOW_DIR}/{name}"] = FileData(self._read(f"{input.spec.documents_key}/{name}"))
-        project[f"{FORGEFLOW_DIR}/answers.json"] = FileData(as_json(input.request.answers).encode())
+        # Where the project came from, in both records: the template (and its source, ref
+        # and commit) and the answers, a Copier template's secret ones left out.
+        origin, answers = provenance(template, input.request.answers)
+        project[f"{FORGEFLOW_DIR}/answers.json"] = FileData(as_json({"template": origin, "answers": answers}).encode())
         manifest = {
             "forgeflow_version": forgeflow.__version__,
-            "template": {"id": template.id, "version": template.version, "digest": template.digest},
-            "answers": input.request.answers,
+            "template": origin,
+            "answers": answers,
             "spec_version": input.spec.version,
             "tasks": input.plan.merge_order,
             "hooks": hooked.hooks,
@@ -244,7 +266,7 @@ class AssemblyActivities(TemplateActivities):
             raise permanent(str(exc)) from exc
         prefix = f"{self._run_prefix(input.request)}/{input.plan.root_name}"
         stored = self._artifacts.put_bytes(f"{prefix}.zip", archive)
-        repository = self._artifacts.put_bytes(f"{prefix}.bundle", repository_bytes)
+        repository = self._artifacts.put_bytes(bundle_key(stored.key), repository_bytes)
         return ExportResult(
             artifact=ArtifactRef(key=stored.key, sha256=stored.sha256, size=stored.size),
             files=len(project),
@@ -262,7 +284,8 @@ class AssemblyActivities(TemplateActivities):
         try:
             history, data = history_bundle(base_message=base_message(template), tasks=commits, final_tree=final)
         except EngineError as exc:
-            raise ApplicationError(str(exc), type="GitError") from exc
+            # The same tasks give the same tree and the same error: no retry can help.
+            raise permanent(str(exc), "GitError") from exc
         for task_id in input.plan.merge_order:
             task = by_id[task_id]
             expected = input.commits.get(task_id)
@@ -270,3 +293,7 @@ class AssemblyActivities(TemplateActivities):
             if expected and expected != actual:
                 raise permanent(f"task {task_id}: commit {actual} is not its recorded {expected}", "CommitMismatch")
         return history, data
+
+
+def _runs_code(template: Template) -> bool:
+    return template.has_tasks if template.format == "copier" else has_hooks(template.path)

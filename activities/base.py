@@ -26,6 +26,7 @@ from engine.context import build_context, validate_answers
 from engine.gitrepo import Files, TaskCommit, branch_name
 from engine.lru import LRU
 from engine.sandbox import SandboxConfig
+from engine.sources import NO_SOURCES, SourceUnavailable, TemplateSources
 from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
 from workflows.types import ProjectionInput, TaskDefinition, TemplateRequest
@@ -116,10 +117,13 @@ class TemplateActivities:
         trusted_ids: frozenset[str] = frozenset(),
         work_dir: Path | None = None,
         sandbox: SandboxConfig | None = None,
+        sources: TemplateSources = NO_SOURCES,
     ) -> None:
         self._artifacts = artifacts
         self._template_path = template_path
         self._trusted_ids = trusted_ids
+        # Registered git sources; a run names one pinned to a commit (engine.sources).
+        self._sources = sources
         self._work_dir = work_dir
         # Where template hooks and checks run (the worker's settings; by default bwrap).
         self._sandbox = sandbox or SandboxConfig()
@@ -134,7 +138,15 @@ class TemplateActivities:
 
     def _template(self, request: TemplateRequest) -> Template:
         try:
-            template = load_template(request.template, template_path=self._template_path, trusted_ids=self._trusted_ids)
+            template = load_template(
+                request.template,
+                template_path=self._template_path,
+                trusted_ids=self._trusted_ids,
+                sources=self._sources,
+            )
+        except SourceUnavailable as exc:
+            # The repository is away for now (the network, the server): a later attempt may reach it.
+            raise ApplicationError(str(exc), type="SourceUnavailable") from exc
         except EngineError as exc:
             raise permanent(str(exc)) from exc
         if request.template_digest and template.digest != request.template_digest:

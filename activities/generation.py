@@ -17,9 +17,9 @@ from engine.archive import zip_bytes
 from engine.context import validate_answers
 from engine.gitrepo import task_commit_sha
 from engine.lru import LRU
+from engine.outputs import template_files
 from engine.plan import Ownership, Plan, decompose, matches, ownership
 from engine.questions import questions_for
-from engine.render import render_files
 from engine.spec import render_spec
 from engine.templates import Template
 from workflows.status import completed_tasks_write
@@ -196,13 +196,7 @@ class GenerationActivities(TemplateActivities):
         context = self._context(template, input.request)
         try:
             owned = self._ownership(template, input.request, context)
-            files = render_files(
-                template.path,
-                context,
-                files=owned.files_of(task.slug),
-                digest=template.digest,
-                trusted=template.trusted,
-            )
+            files = template_files(template, context, owned.files_of(task.slug))
         except EngineError as exc:
             raise permanent(f"{task.slug}: {exc}", type(exc).__name__) from exc
         produced = sorted(files)

@@ -54,7 +54,7 @@ class ProjectionActivities:
     def _spec_documents(self, input: ProjectionInput) -> dict[str, str]:
         if input.spec is None:
             return {}
-        names = ("SPEC.md", "ACCEPTANCE.md", "ROUTES.md", "DATA.md")
+        names = ("SPEC.md", "ACCEPTANCE.md", "ROUTES.md", "DATA.md", *input.spec.extra_documents)
         documents = {}
         for name in names:
             with self._artifacts.open(f"{input.spec.documents_key}/{name}") as fh:

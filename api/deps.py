@@ -16,7 +16,7 @@ from api.ratelimit import Gatekeeper, resolve_identity
 from api.reads import ProjectReads
 from api.status_cache import StatusCache
 from forgeflow.settings import Settings
-from store.artifacts import LocalArtifactStore
+from store.artifacts import ArtifactStore
 from store.db import Database
 from store.keys import Identity
 from store.models import Project
@@ -72,7 +72,7 @@ async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
-async def get_artifacts(request: Request) -> LocalArtifactStore:
+async def get_artifacts(request: Request) -> ArtifactStore:
     return request.app.state.artifacts
 
 
@@ -183,7 +183,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, ScopedSession]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 ReadsDep = Annotated[ProjectReads, Depends(get_reads)]
 StatusCacheDep = Annotated[StatusCache, Depends(get_status_cache)]
 ReaderDep = Annotated[Identity, Depends(require_scope(READ_SCOPE))]

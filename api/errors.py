@@ -14,6 +14,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from store.artifacts import ArtifactStoreUnavailable
+
 log = logging.getLogger("forgeflow.api")
 
 Category = Literal["validation", "auth", "quota", "retryable", "internal"]
@@ -125,6 +127,27 @@ def template_unusable(template_id: str, reason: str) -> ApiError:
         "template_unusable",
         "validation",
         f"Template {template_id!r} cannot be used: {reason}.",
+        details={"field": "template", "template": template_id},
+    )
+
+
+def unknown_template_ref(template_id: str, ref: str, reason: str) -> ApiError:
+    return ApiError(
+        400,
+        "unknown_template_ref",
+        "validation",
+        f"Template {template_id!r} has no ref {ref!r}: {reason}.",
+        details={"field": "template", "template": template_id, "ref": ref},
+    )
+
+
+def template_source_unavailable(template_id: str) -> ApiError:
+    # Not what git said: that names the operator's URL or path, which a client never sees.
+    return ApiError(
+        400,
+        "template_source_unavailable",
+        "validation",
+        f"The source of template {template_id!r} cannot be read now; try again later, or ask the operator.",
         details={"field": "template", "template": template_id},
     )
 
@@ -256,21 +279,36 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc)
 
 
-def database_unavailable() -> ApiError:
+def unavailable(what: str) -> ApiError:
+    """503 ``retryable_error``: a service behind the API (``what``) is away for now."""
     return ApiError(
         503,
         "retryable_error",
         "retryable",
-        "The database is temporarily unavailable.",
+        f"The {what} is temporarily unavailable.",
         retryable=True,
         details={"retry_guidance": "Retry with exponential backoff."},
         headers={"Retry-After": "2"},
     )
 
 
+def database_unavailable() -> ApiError:
+    return unavailable("database")
+
+
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(database_unavailable())
+
+
+def artifact_store_unavailable() -> ApiError:
+    return unavailable("artifact store")
+
+
+async def _on_artifact_store_down(request: Request, exc: Exception) -> JSONResponse:
+    # The message names the store and its endpoint: for the log, not for the client.
+    log.warning("artifact store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(artifact_store_unavailable())
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -284,6 +322,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     for db_error in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(db_error, _on_database_down)
+    app.add_exception_handler(ArtifactStoreUnavailable, _on_artifact_store_down)
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -298,7 +337,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         429: "Project quota exceeded (quota_exceeded), rate limited (rate_limited) or too many open event streams"
         " (too_many_streams)",
         500: "Internal error",
-        503: "Temporary queueing failure (retryable)",
+        503: "Temporal, the database or the artifact store unavailable (retryable_error)",
     }.items()
 }
 

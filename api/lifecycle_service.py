@@ -13,11 +13,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.agent_mode import answer_text_limit, retried_agent_mode, typed_answers
 from api.errors import invalid_fields, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
 from api.run_start import start_run
 from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.steering import steer_within
+from api.template_refs import run_name
 from api.validation import check_answers
 from engine import EngineError, InvalidAnswer
 from engine.context import validate_answers
@@ -59,24 +61,32 @@ async def submit_answers(
     def check() -> dict[str, Any]:
         try:
             template = load_template(
-                project.template, template_path=settings.template_path, trusted_ids=settings.trusted_template_ids
+                run_name(project),
+                template_path=settings.template_path,
+                trusted_ids=settings.trusted_template_ids,
+                sources=settings.template_source_registry,
             )
         except EngineError as exc:
             raise invalid_state(f"The project's template cannot be loaded: {exc}", project.status) from exc
-        # Every problem at once: the values (the template's rules) and, against the open
-        # questions as stored, what was not asked and what is required. The workflow checks
-        # the latter again, on its own state, and has the final word.
+        # Every problem at once: the values (the template's rules; a model's own questions in
+        # agent mode, which are no template variables, by the type they were asked with) and,
+        # against the open questions as stored, what was not asked and what is required. The
+        # workflow checks the latter again, on its own state, and has the final word.
         asked = {q["id"]: q for q in project.questions or []}
         unasked = [name for name in sent if asked and name not in asked]
+        own = {k: v for k, v in sent.items() if k in asked and (k not in template.variables or k.startswith("_"))}
         problems = [(name, "is not a question of this project") for name in unasked]
         problems += [(i, "is required") for i, q in asked.items() if q.get("required") and i not in sent]
+        typed, wrong = typed_answers(own, asked, max_text=answer_text_limit(settings))
+        clean: dict[str, Any] = {}
         try:
-            clean = validate_answers(template, {k: v for k, v in sent.items() if k not in unasked})
+            clean = validate_answers(template, {k: v for k, v in sent.items() if k not in unasked and k not in own})
         except InvalidAnswer as exc:
             problems = [(e.field, e.message) for e in exc.errors] + problems
+        problems = wrong + problems
         if problems:
             raise invalid_fields(problems)
-        return clean
+        return {**clean, **typed}
 
     clean = await run_in_threadpool(check)
     return result_of(project, await steer_within(settings, temporal, project, "answers", AnswersUpdate(answers=clean)))
@@ -125,7 +135,7 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         owner=owner,
         name=project.name,
         slug=project.slug,
-        template=project.template,
+        template=run_name(project),  # a source's pinned to the project's commit
         answers=answers,
         **settings.run_tuning,
         run_number=project.current_run + 1,
@@ -138,6 +148,7 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         approved_spec_version=spec.version if approved and spec else None,
         first_spec_version=(spec.version + 1) if spec and not approved else 1,
         feedback=list(spec.feedback) if spec else [],
+        agent=retried_agent_mode(project, settings),
     )
 
 

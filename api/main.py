@@ -15,7 +15,21 @@ from api.observability import ApiMetrics, ObservabilityMiddleware
 from api.ratelimit import Gatekeeper
 from api.reads import ProjectReads
 from api.request_context import RequestIdMiddleware
-from api.routes import admin, docs, events, files, health, lifecycle, observability, projects, runs, templates, webhooks
+from api.routes import (
+    admin,
+    agent,
+    bundle,
+    docs,
+    events,
+    files,
+    health,
+    lifecycle,
+    observability,
+    projects,
+    runs,
+    templates,
+    webhooks,
+)
 from api.status_cache import StatusCache
 from api.status_middleware import StatusCacheMiddleware
 from api.streams import StreamHub
@@ -23,7 +37,7 @@ from forgeflow import __version__
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect
 from forgeflow.tracing import configure_tracing
-from store.artifacts import LocalArtifactStore
+from store.artifact_stores import open_artifact_store
 from store.db import Database
 
 
@@ -38,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.gatekeeper = Gatekeeper(app.state.db, settings)
         app.state.reads = ProjectReads(app.state.db, settings.api_read_threads)
         app.state.status_cache = StatusCache(app.state.reads, settings.status_cache_seconds)
-        app.state.artifacts = LocalArtifactStore(settings.artifact_dir)
+        app.state.artifacts = open_artifact_store(settings)
         # Event streams: a cap per key, one poller per followed project (api/streams.py).
         app.state.streams = StreamHub(app.state.db, settings)
         configure_tracing(settings, "forgeflow-api")  # only with FORGEFLOW_OTEL_ENABLED
@@ -46,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = await connect(settings, lazy=True)
         yield
         await app.state.streams.aclose()
+        app.state.reads.close()
         app.state.db.dispose()
 
     app = FastAPI(
@@ -70,11 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ApiMetrics(app)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
-    for resource in (projects, lifecycle, runs, events, files):
+    for resource in (projects, lifecycle, agent, runs, events, files):
         app.include_router(resource.router, prefix="/api/v1")
     app.include_router(webhooks.router, prefix="/api/v1")
     app.include_router(admin.router, prefix="/api/v1")
     app.include_router(templates.router, prefix="/api/v1")
+    app.include_router(bundle.router, prefix="/api/v1")
     app.include_router(health.router)
     app.include_router(docs.router)
     document_idempotency_key(app)

@@ -1,34 +1,50 @@
-"""The API's project reads. Each is one blocking call (one thread hop) that opens its
-session, reads and builds the response, and at most ``api_read_threads`` of them run at
-once. Reads are mostly Python work (rows, datetimes, models), so threads beyond a couple
-only contend for the GIL: 50 concurrent lists on SQLite, 2 cores, served 270 req/s with
-AnyIO's 40 threads, 370 with 4, 460 with 2, each at less CPU per request. Raise it when
-the database is far enough away that reads mostly wait on the network."""
+"""The API's project reads. Each is one hop to a read thread (api.read_threads) that reads
+on the thread's connection and builds the response there.
+
+The status and the list are one statement each (store.reads), turned into the response's
+bytes in the same hop (api.read_json): no session, no ORM objects, no models. Their engine
+(store.reads.read_engine) runs in autocommit without a ping at checkout, so that a read is
+its one statement: on PostgreSQL one round trip to the server instead of four (the ping,
+BEGIN, the statement, COMMIT), on SQLite no BEGIN and ROLLBACK around it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
-import anyio
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from api.errors import project_not_found
-from api.schemas import ProjectFilters, ProjectList, ProjectPublic, ProjectSort, ProjectStatusName
+from api.read_json import list_json
+from api.read_threads import ReadThreads
+from api.schemas import ProjectPublic, ProjectSort, ProjectStatusName
 from store.db import Database
 from store.projects import get_project
-from store.reads import project_page, status_counts
+from store.reads import project_page, read_engine, status_counts
 
 T = TypeVar("T")
+# The list's page size: when not given, and at most.
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
 
 
 class ProjectReads:
     def __init__(self, db: Database, threads: int) -> None:
         self.db = db
-        self.limiter = anyio.CapacityLimiter(threads)
+        self.engine = read_engine(db, threads)
+        self.threads = ReadThreads(self.engine, threads)
 
     async def run(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(read, *args, **kwargs), limiter=self.limiter)
+        """``read(connection, *args, **kwargs)`` in a read thread."""
+        return await self.threads.run(partial(_on, read, args, kwargs))
+
+    def close(self) -> None:
+        self.threads.close()
+        if self.engine is not self.db.engine:
+            self.engine.dispose()
 
     async def page(
         self,
@@ -40,45 +56,40 @@ class ProjectReads:
         q: str | None = None,
         sort: ProjectSort | None = None,
         counts: bool = False,
-    ) -> ProjectList:
-        return await self.run(self._page, owner_id, status, limit, offset, q, sort, counts)
+    ) -> bytes:
+        """The list's body (api.schemas.ProjectList) as JSON."""
+        return await self.run(
+            _page, owner_id=owner_id, status=status, limit=limit, offset=offset, q=q, sort=sort, counts=counts
+        )
 
     async def project(self, *, owner_id: int, project_id: int) -> ProjectPublic:
-        return await self.run(self._project, owner_id, project_id)
+        return await self.run(_project, owner_id=owner_id, project_id=project_id)
 
-    def _page(
-        self,
-        owner_id: int,
-        status: ProjectStatusName | list[ProjectStatusName] | None,
-        limit: int,
-        offset: int,
-        q: str | None,
-        sort: ProjectSort | None,
-        counts: bool,
-    ) -> ProjectList:
-        with self.db.session() as session:
-            rows, total = project_page(
-                session, owner_id=owner_id, status=status, limit=limit, offset=offset, q=q, sort=sort
-            )
-            # Every status, zero for those with no project: clients need not know the list.
-            by_status = (
-                {name: 0 for name in get_args(ProjectStatusName)} | status_counts(session, owner_id=owner_id)
-                if counts
-                else None
-            )
-            return ProjectList(
-                projects=[ProjectPublic.of(p) for p in rows],
-                total=total,
-                limit=limit,
-                offset=offset,
-                has_next=offset + len(rows) < total,
-                filters=ProjectFilters(status=status, q=q, sort=sort),
-                status_counts=by_status,
-            )
 
-    def _project(self, owner_id: int, project_id: int) -> ProjectPublic:
-        with self.db.session() as session:
-            project = get_project(session, owner_id=owner_id, project_id=project_id)
-            if project is None:
-                raise project_not_found(project_id)
-            return ProjectPublic.of(project)
+def _on(read: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], conn: Connection) -> T:
+    return read(conn, *args, **kwargs)
+
+
+def _page(
+    conn: Connection,
+    *,
+    owner_id: int,
+    status: ProjectStatusName | list[ProjectStatusName] | None,
+    limit: int,
+    offset: int,
+    q: str | None,
+    sort: ProjectSort | None,
+    counts: bool,
+) -> bytes:
+    rows, total = project_page(conn, owner_id=owner_id, status=status, limit=limit, offset=offset, q=q, sort=sort)
+    by_status = status_counts(conn, owner_id=owner_id) if counts else None
+    return list_json(rows, total=total, limit=limit, offset=offset, status=status, q=q, sort=sort, counts=by_status)
+
+
+def _project(conn: Connection, *, owner_id: int, project_id: int) -> ProjectPublic:
+    # The whole row, as the model takes it: a session on the read thread's connection.
+    with Session(conn) as session:
+        project = get_project(session, owner_id=owner_id, project_id=project_id)
+        if project is None:
+            raise project_not_found(project_id)
+        return ProjectPublic.of(project)

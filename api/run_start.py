@@ -22,7 +22,8 @@ def search_attributes(run: ProjectGenerationInput) -> TypedSearchAttributes:
             SearchAttributePair(SA_OWNER, run.owner),
             SearchAttributePair(SA_STATUS, "queued"),
             SearchAttributePair(SA_PHASE, "queued"),
-            SearchAttributePair(SA_TEMPLATE, run.template),
+            # The id: a source's run names it pinned (id@ref:commit), which no filter would match.
+            SearchAttributePair(SA_TEMPLATE, run.template.partition("@")[0]),
         ]
     )
 

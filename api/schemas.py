@@ -13,10 +13,12 @@ from pydantic import (
     PlainSerializer,
     SerializerFunctionWrapHandler,
     model_serializer,
+    model_validator,
 )
 
 from api.validation import MAX_NESTING, ClientText, field_rules, within_depth
 from store.models import Project
+from workflows.agent_types import MAX_BRIEF_CHARS
 
 
 def _iso_utc(value: datetime | None) -> str | None:
@@ -34,7 +36,7 @@ def _flag(value: Any) -> Any:
 
 Flag = Annotated[Literal["y", "n"], BeforeValidator(_flag, json_schema_input_type=Literal["y", "n"] | bool)]
 ProjectStatusName = Literal[
-    "queued", "generating", "awaiting_answers", "awaiting_approval", "ready", "failed", "cancelled"
+    "queued", "generating", "awaiting_answers", "awaiting_approval", "awaiting_budget", "ready", "failed", "cancelled"
 ]
 
 FLAG_FIELDS = (
@@ -53,6 +55,43 @@ FLAG_FIELDS = (
 )
 
 
+# Bounds of a budget: far beyond any real one, short of what a client's JSON number loses.
+MAX_BUDGET_TOKENS = 10**12
+MAX_BUDGET_USD = 1_000_000.0
+
+
+class Budget(ClientText):
+    """What agent mode may spend on models, every run and phase of the project together. At
+    least one limit; a limit left out is no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_total_tokens: int | None = Field(
+        default=None, ge=1, le=MAX_BUDGET_TOKENS, strict=True, description="Input and output tokens, in all"
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, le=MAX_BUDGET_USD, strict=True, allow_inf_nan=False, description="US dollars, in all"
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.max_total_tokens is None and self.max_cost_usd is None:
+            raise ValueError("give max_total_tokens, max_cost_usd or both")
+        return self
+
+
+class AgentOptions(ClientText):
+    """Agent mode: a model writes the questions, the spec and the plan from the brief."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The configured model (FORGEFLOW_LLM_MODEL), if named"
+    )
+    budget: Budget | None = Field(default=None, description="None: no limit")
+    coding_agent: Any = Field(default=None, description="Reserved for agent mode part 2: null or absent")
+
+
 class ProjectCreate(ClientText):
     """Only ``project_name`` is required; absent fields take the template's defaults.
 
@@ -68,6 +107,12 @@ class ProjectCreate(ClientText):
     require_approval: bool | None = Field(default=None, description="Wait for the spec to be approved")
     ask_questions: bool | None = Field(default=None, description="Wait for answers to what the request left open")
     webhook_url: str | None = Field(default=None, max_length=2000, description="Receives every status change")
+    agent: AgentOptions | None = Field(default=None, description="Agent mode (needs a model provider configured)")
+    prompt: str | None = Field(
+        default=None,
+        max_length=MAX_BRIEF_CHARS,
+        description="Agent mode's brief (else project_description is), at most FORGEFLOW_LLM_MAX_BRIEF_CHARS",
+    )
     project_name: str = Field(min_length=1, max_length=200)
     project_slug: str | None = Field(default=None, max_length=200)
     project_description: str | None = Field(default=None, max_length=5000)
@@ -90,7 +135,7 @@ class ProjectCreate(ClientText):
     use_ci: Flag | None = None
 
 
-OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url")
+OPT_IN_FIELDS = ("template", "answers", "require_approval", "ask_questions", "webhook_url", "agent", "prompt")
 # The rules of each template-variable field, for the same name in ``answers``: a value there
 # is held to exactly what it would be held to at the top level.
 FIELD_RULES = field_rules(ProjectCreate, (name for name in ProjectCreate.model_fields if name not in OPT_IN_FIELDS))

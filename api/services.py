@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.agent_mode import AGENT_FIELDS, requested_agent_mode
 from api.errors import (
     ApiError,
     invalid_field,
@@ -22,22 +23,23 @@ from api.errors import (
     quota_exceeded,
     reserved_slug,
     template_unusable,
-    unknown_template,
 )
 from api.run_start import start_run
 from api.schemas import FIELD_RULES, ProjectCreate
+from api.template_refs import RequestedTemplate, load_requested
 from api.validation import check_answers, check_value
-from engine import EngineError, InvalidAnswer, UnknownTemplate
+from engine import EngineError, InvalidAnswer
 from engine.context import accepts_answer, validate_answers
 from engine.slugs import is_reserved_slug, normalise_project_slug
 from engine.templates import DEFAULT_TEMPLATE_ID as DEFAULT_TEMPLATE
-from engine.templates import Template, load_template
+from engine.templates import Template
 from forgeflow.netguard import WebhookURLError, check_webhook_url
 from forgeflow.settings import Settings
 from store.db import Database
 from store.keys import Identity
 from store.models import Project
 from store.projects import QuotaExceeded, abandon_project, create_project, discard_project
+from workflows.agent_types import AgentMode
 from workflows.types import (
     ProjectGenerationInput,
 )
@@ -55,14 +57,19 @@ class NormalisedRequest:
     payload: dict[str, Any]  # echoed as input_payload
     answers: dict[str, Any]  # the template context the workflow starts from
     options: dict[str, Any]  # require_approval, ask_questions, webhook_url
+    requested: RequestedTemplate  # the template as the run names it, with a source's ref and commit
+    agent: AgentMode | None = None  # agent mode: the brief, the configured model, the budget
 
 
 def normalise_request(body: ProjectCreate, identity: Identity, settings: Settings) -> NormalisedRequest:
     """The request as the template will see it: slug normalised (or derived from the
     name), an empty author_email filled from the owner's, absent fields left out so the
     template's defaults apply, everything checked against the template's variables."""
+    # Agent mode first: without a provider nothing else about the request matters.
+    agent = requested_agent_mode(body, settings)
     payload = body.model_dump(exclude_none=True)
     options: dict[str, Any] = {k: payload.pop(k) for k in RUN_OPTIONS if k in payload}
+    agent_fields: dict[str, Any] = {k: payload.pop(k) for k in AGENT_FIELDS if k in payload}
     # Template variables sent outside the typed fields, at the top level or in ``answers``,
     # are held to the same rules as those fields (api.validation).
     for name, value in (body.model_extra or {}).items():
@@ -72,17 +79,9 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     if extra_answers.get("author_email") == "":
         del extra_answers["author_email"]  # empty means "the owner's", as at the top level
     template_id = payload.pop("template", None) or DEFAULT_TEMPLATE
-    try:
-        template = load_template(
-            template_id, template_path=settings.template_path, trusted_ids=settings.trusted_template_ids
-        )
-    except UnknownTemplate as exc:
-        raise unknown_template(template_id, exc.available) from exc
-    except EngineError as exc:
-        # The operator's template is broken or unsafe (a symlink out of it, code it may not
-        # run): the client is told which template and why; nothing is created.
-        log.error("template %s cannot be loaded: %s", template_id, exc)
-        raise template_unusable(template_id, str(exc)) from exc
+    # A source's ref is resolved to a commit now: that commit is what the run renders.
+    requested = load_requested(template_id, settings)
+    template = requested.template
     slug = normalise_project_slug(payload.get("project_slug") or payload["project_name"])
     if not slug:
         raise invalid_slug()
@@ -107,6 +106,9 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     except InvalidAnswer as exc:
         named = [(f"answers.{e.field}" if e.field in extra_answers else e.field, e.message) for e in exc.errors]
         raise invalid_fields(named) from exc
+    except EngineError as exc:  # the template's own questions cannot be evaluated
+        log.error("template %s cannot check answers: %s", template.id, exc)
+        raise template_unusable(template.id, str(exc)) from exc
     if "webhook_url" in options:
         try:
             check_webhook_url(options["webhook_url"], allow_private=settings.webhook_allow_private)
@@ -118,7 +120,16 @@ def normalise_request(body: ProjectCreate, identity: Identity, settings: Setting
     if extra_answers:
         payload["answers"] = extra_answers
     payload.update(options)
-    return NormalisedRequest(template=template, slug=slug, payload=payload, answers=answers, options=options)
+    payload.update(agent_fields)
+    return NormalisedRequest(
+        template=template,
+        slug=slug,
+        payload=payload,
+        answers=answers,
+        options=options,
+        requested=requested,
+        agent=agent,
+    )
 
 
 async def start_project(
@@ -140,6 +151,9 @@ async def start_project(
                 input_payload=request.payload,
                 require_approval=bool(request.options.get("require_approval")),
                 webhook_url=request.options.get("webhook_url"),
+                template_ref=request.requested.ref,
+                template_commit=request.requested.commit,
+                agent=None if request.agent is None else request.agent.model_dump(mode="json"),
             )
 
     try:
@@ -152,13 +166,14 @@ async def start_project(
         owner=identity.owner_name,
         name=project.name,
         slug=project.slug,
-        template=template,
+        template=request.requested.run_name,
         answers=request.answers,
         **settings.run_tuning,
         require_approval=bool(request.options.get("require_approval")),
         wait_for_answers=bool(request.options.get("ask_questions")),
         webhook_url=request.options.get("webhook_url"),
         owner_id=identity.owner_id,
+        agent=request.agent,
     )
     try:
         # A retried create of the same row attaches to the running workflow.

@@ -16,20 +16,18 @@ import time
 from dataclasses import dataclass, field
 
 import anyio
-from pydantic import TypeAdapter
+from sqlalchemy import Connection
 
 from api.errors import project_not_found
 from api.memo import ExpiringCache
+from api.read_json import status_json
 from api.reads import ProjectReads
-from api.schemas import ProjectStatusPublic
 from store.reads import project_status
 
 MAX_ENTRIES = 10_000
 # Statuses the workflow leaves by itself, without a client's act: never kept.
 IN_MOTION = frozenset({"queued", "generating"})
 clock = time.monotonic
-# What FastAPI serialises a route's response model with: the same bytes, cached or not.
-_STATUS_JSON = TypeAdapter(ProjectStatusPublic)
 
 
 @dataclass(frozen=True)
@@ -64,11 +62,14 @@ class StatusCache:
         return entry.body if entry is not None and entry.owner_id == owner_id else None
 
     async def body(self, *, owner_id: int, project_id: int) -> bytes:
-        """The status as JSON, the same bytes the route's response model gives."""
+        """The status as JSON, the bytes the route's response model would give (api.read_json)."""
+        if self.ttl <= 0:  # no cache: nothing to keep, and no read to share
+            body, _ = await self.reads.run(self._read, owner_id, project_id)
+            return body
         kept = self.cached(owner_id=owner_id, project_id=project_id)
         if kept is not None:
             return kept
-        reading = self._reads.get(project_id) if self.ttl > 0 else None
+        reading = self._reads.get(project_id)
         if reading is not None:
             # Dozens of polls of a busy project at once, or of one in motion (never kept):
             # one reads, the others take its answer.
@@ -88,7 +89,7 @@ class StatusCache:
             if self._reads.get(project_id) is reading:
                 del self._reads[project_id]
             reading.done.set()
-        if at_rest and self.ttl > 0 and self._writes == reading.writes:
+        if at_rest and self._writes == reading.writes:
             self._entries.put(project_id, _Entry(owner_id, body), started + self.ttl)
         return body
 
@@ -96,11 +97,10 @@ class StatusCache:
         self._writes += 1
         self._entries.pop(project_id)
 
-    def _read(self, owner_id: int, project_id: int) -> tuple[bytes, bool]:
+    @staticmethod
+    def _read(conn: Connection, owner_id: int, project_id: int) -> tuple[bytes, bool]:
         """The body, and whether the project is at rest (so the body may be kept)."""
-        with self.reads.db.session() as session:
-            row = project_status(session, owner_id=owner_id, project_id=project_id)
+        row = project_status(conn, owner_id=owner_id, project_id=project_id)
         if row is None:
             raise project_not_found(project_id)
-        status = ProjectStatusPublic.model_validate(row, from_attributes=True)
-        return _STATUS_JSON.dump_json(status, by_alias=True), status.status not in IN_MOTION
+        return status_json(row), row.status not in IN_MOTION

@@ -22,7 +22,7 @@ from workflows.types import StatusSnapshot
 log = logging.getLogger("forgeflow.api")
 
 UPDATE_TIMEOUT = 10.0
-SIGNALLED = {"approve", "reject", "regenerate", "answers", "pause", "resume"}
+SIGNALLED = {"approve", "reject", "regenerate", "answers", "pause", "resume", "raise_budget"}
 
 
 async def steer(

@@ -15,7 +15,7 @@ from cookiecutter.generate import apply_overwrites_to_context, generate_context
 from cookiecutter.prompt import prompt_choice_for_config, render_variable
 from jinja2 import Environment, TemplateError
 
-from engine import EngineError, InvalidAnswer, InvalidAnswers
+from engine import EngineError, InvalidAnswer, InvalidAnswers, copier_answers
 from engine.jinja import environment
 from engine.lru import LRU
 from engine.templates import Template
@@ -42,6 +42,8 @@ def validate_answers(template: Template, answers: Mapping[str, Any], *, complete
     (a yes/no as the template compares it). Every problem is reported at once, as
     :class:`InvalidAnswers`. ``complete``: no question will be asked after these answers, so
     a required question they leave out is a problem too; any other takes its default."""
+    if template.format == "copier":
+        return _validate_copier(template, answers, complete=complete)
     clean: dict[str, Any] = {}
     errors: list[InvalidAnswer] = []
     for name, value in answers.items():
@@ -57,6 +59,18 @@ def validate_answers(template: Template, answers: Mapping[str, Any], *, complete
     if errors:
         raise InvalidAnswers(errors)
     return clean
+
+
+def _validate_copier(template: Template, answers: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
+    """Copier's own casts, choices and validators (engine.copier_answers)."""
+    errors = [InvalidAnswer(n, "is not a variable of this template") for n in answers if n not in template.variables]
+    walked = copier_answers.walk(template, {n: v for n, v in answers.items() if n in template.variables})
+    errors += walked.errors
+    if complete:
+        errors += [InvalidAnswer(name, "is required") for name in walked.missing]
+    if errors:
+        raise InvalidAnswers(errors)
+    return walked.clean
 
 
 def accepts_answer(template: Template, name: str, value: Any) -> bool:
@@ -124,7 +138,12 @@ def build_context(template: Template, answers: Mapping[str, Any], *, output_dir:
     value as a Jinja template (``prompt_for_config``), which would run a client's text as
     code on the worker; here only the template author's own defaults are rendered, and an
     answer reaches the files exactly as it was sent. A value without Jinja syntax renders to
-    itself in the tool too, so outputs are byte for byte the tool's for every such answer."""
+    itself in the tool too, so outputs are byte for byte the tool's for every such answer.
+
+    A Copier template's context holds every value Copier renders with under ``cookiecutter``
+    too (what a forgeflow.yaml's conditions see), and the answers Copier is given."""
+    if template.format == "copier":
+        return _copier_context(template, answers)
     supplied_dicts = {k: v for k, v in answers.items() if isinstance(template.variables.get(k), dict)}
     plain = {k: v for k, v in answers.items() if k not in supplied_dicts}
     try:
@@ -149,6 +168,18 @@ def build_context(template: Template, answers: Mapping[str, Any], *, output_dir:
     context["cookiecutter"]["_repo_dir"] = str(template.path)
     context["cookiecutter"]["_checkout"] = None
     return context
+
+
+COPIER_DATA = "_copier_data"
+
+
+def _copier_context(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
+    walked = copier_answers.walk(template, answers)
+    if walked.errors:
+        raise InvalidAnswers(walked.errors)
+    if walked.missing:
+        raise EngineError(f"no answer for {', '.join(walked.missing)}, which have no default")
+    return {"cookiecutter": dict(walked.values), COPIER_DATA: dict(answers)}
 
 
 def _overlaid(value: dict[str, Any], overwrite: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
@@ -14,7 +14,8 @@ from engine import EngineError, InvalidPlan
 from engine.context import evaluate
 from engine.jinja import environment
 from engine.manifest import ModuleDef
-from engine.render import TemplateFile, list_outputs
+from engine.outputs import template_outputs
+from engine.render import TemplateFile
 from engine.templates import Template
 
 
@@ -87,7 +88,7 @@ class Ownership:
 
 
 def ownership(template: Template, context: Mapping[str, Any]) -> Ownership:
-    _root, files = list_outputs(template.path, dict(context), digest=template.digest, trusted=template.trusted)
+    _root, files = template_outputs(template, context)
     modules = template.manifest.modules or _derived_modules([f.output for f in files])
     owners = {f.output: owner_of(f.output, modules) for f in files}
     by_owner: dict[str | None, list[TemplateFile]] = {}
@@ -125,7 +126,16 @@ def _slug_for(name: str) -> str:
     return slug[:50]
 
 
-def toposort(tasks: Sequence[PlannedTask]) -> list[str]:
+class Dependent(Protocol):
+    """A task as ordering sees it: the template's, or a plan a model wrote (agents)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def dependencies(self) -> list[str]: ...
+
+
+def toposort(tasks: Sequence[Dependent]) -> list[str]:
     """Kahn's algorithm, ties broken by declaration order so the order is stable."""
     ids = [t.id for t in tasks]
     known = set(ids)
@@ -151,7 +161,7 @@ def toposort(tasks: Sequence[PlannedTask]) -> list[str]:
 
 
 def decompose(template: Template, context: Mapping[str, Any]) -> Plan:
-    root_name, files = list_outputs(template.path, dict(context), digest=template.digest, trusted=template.trusted)
+    root_name, files = template_outputs(template, context)
     outputs = [f.output for f in files]
     declared = template.manifest.modules or _derived_modules(outputs)
     active = [m for m in declared if evaluate(m.when, context, trusted=template.trusted)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.context import build_context, evaluate, question_type
+from engine.copier_answers import walk
 from engine.templates import Template
 
 
@@ -22,6 +23,8 @@ class Question:
 
 
 def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Question]:
+    if template.format == "copier":
+        return _copier_questions(template, answers)
     context = build_context(template, answers)
     rendered = context["cookiecutter"]
     found: list[Question] = []
@@ -48,3 +51,20 @@ def questions_for(template: Template, answers: Mapping[str, Any]) -> list[Questi
             )
         )
     return found
+
+
+def _copier_questions(template: Template, answers: Mapping[str, Any]) -> list[Question]:
+    """What ``copier copy`` would still ask after ``answers``: its `when` true, not `ask: false`."""
+    return [
+        Question(
+            id=q.name,
+            question=q.help.strip().splitlines()[0] if q.help.strip() else q.name.replace("_", " ").capitalize(),
+            type=q.type,
+            options=q.options,
+            default=q.default,
+            help=q.help.strip(),
+            required=q.required,
+        )
+        for q in walk(template, answers).questions
+        if q.name not in answers and q.when and q.ask
+    ]

@@ -1,4 +1,6 @@
-"""Finding and loading cookiecutter-format templates."""
+"""Finding and loading templates: directories in the cookiecutter format (a
+``cookiecutter.json``) or Copier's (a ``copier.yml``), found on the template path or checked
+out of a registered git source at a pinned commit (engine.sources)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,22 @@ from typing import Any
 import yaml
 
 from engine import EngineError, UnknownTemplate
+from engine.copier_template import describe as describe_copier
+from engine.copier_template import is_copier
 from engine.jinja import check_untrusted
 from engine.lru import LRU
 from engine.manifest import Manifest
+from engine.sources import (
+    DEFAULT_REF,
+    NO_SOURCES,
+    TemplateSources,
+    TemplateSpec,
+    UnknownTemplateRef,
+    checkout,
+    parse_spec,
+    public_url,
+    resolve,
+)
 
 BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_TEMPLATE_ID = "djass-saas"
@@ -26,6 +41,15 @@ MANIFEST_FILE = "forgeflow.yaml"
 # Every activity loads its template; checking the whole tree for edits is O(files), so
 # a template's tree is re-checked at most this often. An edit shows within this time.
 RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a template from a registered source came from."""
+
+    source: str  # the registered URL or path, without credentials
+    ref: str  # as the create named it (HEAD: the default branch)
+    commit: str
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,11 @@ class Template:
     has_manifest: bool
     digest: str
     trusted: bool = False
+    format: str = "cookiecutter"  # or "copier"
+    origin: Origin | None = None  # None: a directory on the template path, or a built-in
+    # Copier's secret questions: their answers stay out of the exported records.
+    secret_variables: frozenset[str] = frozenset()
+    has_tasks: bool = False  # Copier's _tasks
 
     @property
     def version(self) -> str:
@@ -59,7 +88,7 @@ def discover_templates(dirs: Iterable[Path]) -> dict[str, Path]:
         if not base.is_dir():
             continue
         for child in sorted(base.iterdir()):
-            if (child / "cookiecutter.json").is_file() and child.name not in found:
+            if ((child / "cookiecutter.json").is_file() or is_copier(child)) and child.name not in found:
                 found[child.name] = child.resolve()
     return found
 
@@ -75,51 +104,72 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def check_links(root: Path) -> None:
+def check_links(root: Path, name: str | None = None) -> None:
     """Refuse a template with a symlink that leads out of it or nowhere: rendering reads
     through links, so one to ``$FORGEFLOW_DATA_DIR/secret.key`` would put the key in every
     project. Links between the template's own files stay allowed."""
     base = root.resolve()
+    label = name or root.name
     for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            link = Path(dirpath, name)
+        for entry in [*dirnames, *filenames]:
+            link = Path(dirpath, entry)
             if not link.is_symlink():
                 continue
             rel = link.relative_to(root).as_posix()
             target = link.resolve()
             if not target.exists():
-                raise EngineError(f"{root.name}: symlink {rel} points nowhere")
+                raise EngineError(f"{label}: symlink {rel} points nowhere")
             if not target.is_relative_to(base):
-                raise EngineError(f"{root.name}: symlink {rel} points outside the template")
+                raise EngineError(f"{label}: symlink {rel} points outside the template")
 
 
 @lru_cache(maxsize=64)
-def _load(path: Path, trusted: bool, signature: tuple[int, int, int]) -> Template:
-    check_links(path)
-    try:
-        variables = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict)
-    except ValueError as exc:
-        raise EngineError(f"{path.name}/cookiecutter.json is not valid JSON: {exc}") from exc
-    if not isinstance(variables, OrderedDict):  # what object_pairs_hook makes of an object
-        raise EngineError(f"{path.name}/cookiecutter.json must hold an object")
-    if not trusted:
-        check_untrusted(path.name, variables)
+def _load(path: Path, trusted: bool, signature: tuple[int, int, int], name: str) -> Template:
+    check_links(path, name)
+    secret: frozenset[str] = frozenset()
+    has_tasks = False
+    if (path / "cookiecutter.json").is_file():
+        template_format = "cookiecutter"
+        variables = _cookiecutter_variables(path, name)
+        if not trusted:
+            check_untrusted(name, variables)
+    elif is_copier(path):
+        template_format = "copier"
+        described = describe_copier(path, trusted=trusted, name=name)
+        variables, secret, has_tasks = described.variables, described.secret, described.has_tasks
+    else:
+        raise EngineError(f"{name}: neither a cookiecutter.json nor a copier.yml at its root")
     manifest_path = path / MANIFEST_FILE
     has_manifest = manifest_path.is_file()
     try:
         raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) if has_manifest else {}
         manifest = Manifest.model_validate(raw or {})
     except (ValueError, yaml.YAMLError) as exc:
-        raise EngineError(f"{path.name}/{MANIFEST_FILE} is invalid: {exc}") from exc
+        raise EngineError(f"{name}/{MANIFEST_FILE} is invalid: {exc}") from exc
+    if template_format == "copier" and manifest.questions:
+        raise EngineError(f"{name}/{MANIFEST_FILE}: a Copier template's questions come from its copier.yml")
     return Template(
-        id=path.name,
+        id=name,
         path=path,
         variables=variables,
         manifest=manifest,
         has_manifest=has_manifest,
         digest=tree_digest(path),
         trusted=trusted,
+        format=template_format,
+        secret_variables=secret,
+        has_tasks=has_tasks,
     )
+
+
+def _cookiecutter_variables(path: Path, name: str) -> OrderedDict[str, Any]:
+    try:
+        variables = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"), object_pairs_hook=OrderedDict)
+    except ValueError as exc:
+        raise EngineError(f"{name}/cookiecutter.json is not valid JSON: {exc}") from exc
+    if not isinstance(variables, OrderedDict):  # what object_pairs_hook makes of an object
+        raise EngineError(f"{name}/cookiecutter.json must hold an object")
+    return variables
 
 
 def _signature(path: Path) -> tuple[int, int, int]:
@@ -132,23 +182,56 @@ def _signature(path: Path) -> tuple[int, int, int]:
 _checked: LRU[tuple[Path, bool], tuple[float, tuple[int, int, int], Template]] = LRU(64)
 
 
-def load_template(template_id: str, *, template_path: str = "", trusted_ids: Iterable[str] = ()) -> Template:
+def load_template(
+    template_id: str,
+    *,
+    template_path: str = "",
+    trusted_ids: Iterable[str] = (),
+    sources: TemplateSources = NO_SOURCES,
+) -> Template:
+    """A template by id, or a registered source's by its pinned spelling ``id@ref:commit``
+    (:func:`resolve_template` makes it)."""
+    spec = parse_spec(template_id)
+    if sources.url(spec.id) is not None:
+        return _load_source(spec, sources, trusted=spec.id in set(trusted_ids))
     available = discover_templates(search_dirs(template_path))
-    path = available.get(template_id)
+    path = available.get(spec.id)
     if path is None:
-        raise UnknownTemplate(template_id, sorted(available))
+        raise UnknownTemplate(spec.id, sorted([*available, *sources.urls]))
+    if spec.ref is not None:
+        raise UnknownTemplateRef(spec.id, spec.ref, "it is a directory, with one version and no refs")
     is_builtin = path.parent == BUILTIN_TEMPLATES_DIR
-    trusted = is_builtin or template_id in set(trusted_ids)
+    trusted = is_builtin or spec.id in set(trusted_ids)
     key = (path, trusted)
     now = time.monotonic()
     checked = _checked.get(key)
     if checked is not None and now - checked[0] < RECHECK_SECONDS:
         return checked[2]
     signature = _signature(path)
-    template = checked[2] if checked is not None and checked[1] == signature else _load(path, trusted, signature)
+    unchanged = checked is not None and checked[1] == signature
+    template = checked[2] if checked is not None and unchanged else _load(path, trusted, signature, path.name)
     _checked.put(key, (now, signature, template))
     return template
 
 
-def available_templates(template_path: str = "") -> list[str]:
-    return sorted(discover_templates(search_dirs(template_path)))
+def _load_source(spec: TemplateSpec, sources: TemplateSources, *, trusted: bool) -> Template:
+    if spec.commit is None:
+        raise EngineError(f"template {spec.id!r} is not pinned to a commit")
+    # A commit's checkout never changes: no signature to walk.
+    path = checkout(spec, sources, verify=lambda tree: check_links(tree, spec.id))
+    template = _load(path, trusted, (0, 0, 0), spec.id)
+    origin = Origin(source=public_url(sources.urls[spec.id]), ref=spec.ref or DEFAULT_REF, commit=spec.commit)
+    return replace(template, origin=origin)
+
+
+def resolve_template(template_id: str, *, sources: TemplateSources = NO_SOURCES) -> str:
+    """What a run names its template by: a registered source's ``id@ref`` pinned to the
+    commit the ref names now (``id@ref:commit``), else the id as given."""
+    spec = parse_spec(template_id)
+    if sources.url(spec.id) is None:
+        return template_id  # a directory: load_template says whether it exists
+    return resolve(spec, sources).pinned
+
+
+def available_templates(template_path: str = "", sources: TemplateSources = NO_SOURCES) -> list[str]:
+    return sorted({*discover_templates(search_dirs(template_path)), *sources.urls})

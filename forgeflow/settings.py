@@ -10,16 +10,19 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from engine.sources import TemplateSources
 
 REPO_DEV_CONFIG = Path(__file__).resolve().parent.parent / "temporal-dev.yaml"
 
@@ -34,6 +37,13 @@ def dev_config_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+class LlmPrice(BaseModel):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -68,6 +78,12 @@ class Settings(BaseSettings):
     template_path: str = ""
     # Comma-separated template ids whose hooks and check commands may run (built-ins always).
     trusted_templates: str = ""
+    # Template sources: git repositories (URLs or local paths the workers can reach) a create
+    # names by id, as "<id>" or "<id>@<ref>" (engine/sources.py). A JSON object
+    # {"id": "url", ...}; a templates.yaml (`sources: {id: url}`) may name more; these win.
+    # A client never names a URL: only these are fetched.
+    template_sources: dict[str, str] = Field(default_factory=dict)
+    template_sources_file: Path | None = None
     # Where hooks and checks run: bwrap (a bubblewrap sandbox; see engine/sandbox.py) or off
     # (a plain subprocess, trusted templates only). Without bwrap, trusted code runs unsandboxed
     # with a warning and untrusted code is refused.
@@ -124,6 +140,64 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, repr=False)
     # Let webhook URLs reach loopback, private and link-local addresses (dev and tests only).
     webhook_allow_private: bool = False
+    # Where artifacts (ZIPs, git bundles, specs, task bundles) live: unset, in
+    # <data_dir>/artifacts, which API hosts and workers must then share; s3://bucket[/prefix],
+    # in an S3-compatible bucket (AWS S3, MinIO, R2), credentials from boto3's own chain
+    # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role...).
+    artifacts_url: str | None = None
+    # The S3 endpoint (MinIO, R2); unset, boto3's own: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS.
+    artifacts_endpoint_url: str | None = None
+    # The bucket's region; unset, boto3's own (AWS_REGION, AWS_DEFAULT_REGION, the profile).
+    artifacts_region: str | None = None
+    # Downloads from S3 answer 307 to a presigned URL (the client fetches the object from the
+    # store itself) instead of streaming through the API; the URL works this many seconds.
+    artifacts_presign: bool = False
+    artifacts_presign_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Local copies of S3 ZIPs the API reads files from (by sha256, least recently used
+    # evicted past this size), under <data_dir>/cache/artifacts.
+    artifacts_cache_mb: int = Field(default=1024, ge=0)
+
+    @field_validator("artifacts_url", "artifacts_endpoint_url", "artifacts_region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # FORGEFLOW_ARTIFACTS_URL= (set but empty) means the default, as unset does.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from store.artifacts import parse_s3_url
+
+        return parse_s3_url(value.strip()).url  # normalised: no trailing slash
+
+    @field_validator("artifacts_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:9000")
+        return value
+
+    # Agent mode (agents/): any OpenAI-compatible chat-completions endpoint. Without a base
+    # URL, an API key and a model, nothing changes and agent mode is refused, naming what is
+    # missing (agents.provider.missing_llm_setting). Keyless local servers take any key.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    # USD per million input and output tokens, by model name, for models the price tables
+    # (genai-prices) do not know, or to override them: {"my-model": {"input": 0.5, "output": 1.5}}.
+    llm_prices: dict[str, LlmPrice] = Field(default_factory=dict)
+    llm_temperature: float | None = Field(default=None, ge=0, le=2)
+    llm_seed: int | None = None
+    # One attempt at one model request; Temporal retries timeouts, 429s and 5xx with backoff,
+    # this many attempts in all (the provider client's own retries are off).
+    llm_request_timeout_seconds: float = Field(default=120, gt=0, le=3600)
+    llm_max_attempts: int = Field(default=4, ge=1, le=20)
+    # How many times a malformed or invalid answer goes back to the model before the phase fails.
+    llm_output_retries: int = Field(default=2, ge=0, le=10)
+    # The longest project description (and answer or feedback text) a prompt carries.
+    llm_max_brief_chars: int = Field(default=8000, ge=100, le=100_000)
 
     @property
     def resolved_database_url(self) -> str:
@@ -136,8 +210,21 @@ class Settings(BaseSettings):
         return frozenset(t.strip() for t in self.trusted_templates.split(",") if t.strip())
 
     @property
+    def template_source_registry(self) -> TemplateSources:
+        """The registered sources (engine.sources.TemplateSources) and the cache their
+        commits are checked out into, ``<data_dir>/template-cache/<commit>``."""
+        from engine.sources import TemplateSources, load_registry  # the engine is not needed to read settings
+
+        urls = load_registry(self.template_sources, self.template_sources_file)
+        return TemplateSources(urls=urls, cache_dir=(self.data_dir / "template-cache").resolve())
+
+    @property
     def artifact_dir(self) -> Path:
         return (self.data_dir / "artifacts").resolve()
+
+    @property
+    def artifact_cache_dir(self) -> Path:
+        return (self.data_dir / "cache" / "artifacts").resolve()
 
     @property
     def run_tuning(self) -> dict[str, Any]:

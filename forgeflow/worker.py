@@ -20,10 +20,11 @@ from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
 from activities.webhooks import WebhookActivities
+from agents.worker import agent_activities, agent_mode
 from engine.sandbox import MIB, Limits, SandboxConfig
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect, metrics_runtime
-from store.artifacts import LocalArtifactStore
+from store.artifact_stores import open_artifact_store
 from store.db import Database
 from store.webhooks import load_cipher
 from workflows.project_generation import ProjectGenerationWorkflow
@@ -54,8 +55,9 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         "trusted_ids": settings.trusted_template_ids,
         "work_dir": settings.data_dir.resolve() / "work",
         "sandbox": sandbox_config(settings),
+        "sources": settings.template_source_registry,
     }
-    artifacts = LocalArtifactStore(settings.artifact_dir)
+    artifacts = open_artifact_store(settings)
     generation = GenerationActivities(artifacts, **options)
     generation.recorder = TaskRecorder(db, start_delay=settings.task_start_record_seconds)
     assembly = AssemblyActivities(artifacts, **options)
@@ -73,6 +75,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.run_task,
         generation.run_tasks,
         assembly.verify_and_export,
+        *agent_activities(settings, db, artifacts, **options),
     ]
 
 
@@ -85,11 +88,13 @@ def build_worker(
     executor: ThreadPoolExecutor,
     activities: list[Callable[..., Any]] | None = None,
 ) -> Worker:
+    agents = agent_mode(settings)  # agent mode's workflow and model requests, with a provider
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow],
-        activities=activities if activities is not None else build_activities(settings, db),
+        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows],
+        activities=[*(activities if activities is not None else build_activities(settings, db)), *agents.activities],
+        plugins=agents.plugins,
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
     )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -90,6 +91,11 @@ class Project(Base):
     slug: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     template: Mapped[str] = mapped_column(String(100))
+    # A registered git source's template (engine.sources): the ref the create named
+    # ("HEAD": the default branch) and the commit it resolved to then, which every run of
+    # the project renders. None for a directory template.
+    template_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    template_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(32), default="queued")
     phase: Mapped[str] = mapped_column(String(32), default="queued")
     # Paused by its owner: no new task starts until resumed (the run's flag write).
@@ -117,6 +123,9 @@ class Project(Base):
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Open questions while the run waits for answers (the workflow writes them).
     questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Agent mode (workflows.agent_types.AgentMode as JSON: the brief, the model, the budget),
+    # what a retry starts from; POST /budget replaces the budget. None: template mode.
+    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Run(Base):
@@ -245,3 +254,28 @@ class IdempotencyRecord(Base):
     locked_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ModelUsage(Base):
+    """One completed model request of agent mode: its tokens and cost, by project, run,
+    phase and task (store.usage). ``cost_usd`` is None when the price tables do not know
+    the model; ``request_key`` is unique per request, so a retried recording is stored once."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (
+        UniqueConstraint("project_id", "request_key"),
+        Index("ix_model_usage_project_run", "project_id", "run_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    run_number: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    request_key: Mapped[str] = mapped_column(String(300))
+    model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,9 @@ def create_project(
     input_payload: dict[str, Any],
     require_approval: bool = False,
     webhook_url: str | None = None,
+    template_ref: str | None = None,
+    template_commit: str | None = None,
+    agent: dict[str, Any] | None = None,
 ) -> Project:
     """Insert a queued project, counting the owner's quota inside the same transaction.
 
@@ -63,6 +66,9 @@ def create_project(
         updated_at=now,
         require_approval=require_approval,
         webhook_url=webhook_url,
+        template_ref=template_ref,
+        template_commit=template_commit,
+        agent=agent,
     )
     session.add(project)
     session.flush()
@@ -189,6 +195,17 @@ def update_details(session: Session, *, project: Project, name: str | None, desc
     if description is not None:
         project.description = description
     project.updated_at = utcnow()
+
+
+def set_agent_budget(session: Session, *, project_id: int, budget: dict[str, Any], at: datetime) -> bool:
+    """Replace the budget of a project in agent mode (what its next retry starts with).
+    False, and nothing changed, for a project that is not in agent mode (or not there)."""
+    project = session.scalars(select(Project).where(Project.id == project_id).with_for_update()).one_or_none()
+    if project is None or project.agent is None:
+        return False
+    project.agent = {**project.agent, "budget": budget}  # a new value: JSON columns see no in-place change
+    project.updated_at = at
+    return True
 
 
 def archive_project(session: Session, *, owner_id: int, project_id: int, now: datetime) -> bool:

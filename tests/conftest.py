@@ -23,6 +23,7 @@ from forgeflow.worker import build_worker
 from store.db import Database
 from store.keys import CreatedKey, create_key
 from store.projects import create_project
+from tests.s3server import MotoServer, S3Bucket, isolate_aws_environment, new_bucket
 from tests.support import POSTGRES_URL, LiveServer, postgres_available, tool_path
 from workflows.types import SEARCH_ATTRIBUTES
 
@@ -176,3 +177,19 @@ def project_row(db, make_key):
         return key, project.id
 
     return make
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3-compatible server (moto's) in a process on 127.0.0.1, for the session."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A bucket of the test's own, and the AWS credentials boto3 finds in the environment."""
+    isolate_aws_environment(monkeypatch)
+    return new_bucket(s3_server.url)

@@ -4,6 +4,7 @@ Each gate is left, and the leaving stored, as soon as an answer or decision is a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -19,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         ProjectGenerationInput,
         ProjectStatus,
+        QuestionModel,
         SpecResult,
         TemplateRequest,
         with_defaults,
@@ -37,9 +39,17 @@ class Gates:
     async def run(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
         """The engine steps one by one, with the gates between them. Each gate is left, and
         the leaving stored, as soon as an answer or decision is accepted."""
-        inp, state, writer = self._input, self._state, self._writer
         clarified = await self._steps.clarify()
-        state.questions = clarified.questions
+        await self.ask(clarified.questions)
+        request = self._steps.request(clarified.template_digest)
+        spec = await self.review(lambda: self._steps.write_spec(request))
+        return request, spec, await self.decompose(request)
+
+    async def ask(self, questions: list[QuestionModel]) -> list[QuestionModel]:
+        """The answers gate, when the run waits for answers and has questions; then every
+        question nobody answered takes its default. The questions asked, for the spec."""
+        inp, state, writer = self._input, self._state, self._writer
+        state.questions = questions
         if state.questions and inp.waits_for_answers:
             asked = [q.model_dump(mode="json") for q in state.questions]
             await writer.transition(
@@ -50,22 +60,26 @@ class Gates:
             )
             await workflow.wait_condition(lambda: state.answers_received)
             await writer.transition(ProjectStatus.GENERATING, Phase.SPEC, questions=[])
-        # A question nobody answered takes the template's default.
         state.answers = with_defaults(state.answers, state.questions)
         state.questions = []
-        request = self._steps.request(clarified.template_digest)
-        spec = await self._spec_and_approval(request)
+        return questions
+
+    async def decompose(self, request: TemplateRequest) -> PlanResult:
+        """The plan the tasks run, on record as the run enters the tasks phase."""
+        writer = self._writer
         plan = await self._steps.decompose(request)
         events = [writer.event("plan_created", plan_created_payload(plan))]
         await writer.transition(ProjectStatus.GENERATING, Phase.TASKS, plan=plan, events=events)
-        return request, spec, plan
+        return plan
 
-    async def _spec_and_approval(self, request: TemplateRequest) -> SpecResult:
+    async def review(self, write: Callable[[], Awaitable[SpecResult]]) -> SpecResult:
+        """Write a spec version, then, when the run waits for approval, the review gate:
+        regenerate writes the next version (with every piece of feedback so far)."""
         inp, state, writer = self._input, self._state, self._writer
         while True:
             if state.phase != Phase.SPEC:
                 writer.passing(Phase.SPEC)
-            spec = await self._steps.write_spec(request)
+            spec = await write()
             if not inp.waits_for_approval:
                 writer.passing(Phase.DECOMPOSE)
                 return spec

@@ -16,6 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.agent_gates import AgentGates
+    from workflows.agent_types import BudgetUpdate
     from workflows.dag import DagFailed
     from workflows.failures import TASK_FAILED, GenerationFailed, describe
     from workflows.gates import Gates
@@ -39,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StatusSnapshot,
         TaskUpdate,
     )
-    from workflows.validation import check_answers, check_pausable, check_resumable, check_review
+    from workflows.validation import check_answers, check_budget, check_pausable, check_resumable, check_review
 
 
 @workflow.defn
@@ -52,6 +54,8 @@ class ProjectGenerationWorkflow:
         self._steps = EngineSteps(input, self._state, self._writer)
         self._tasks = TaskRunner(input, self._state, self._writer)
         self._gates = Gates(input, self._state, self._writer, self._steps)
+        # Agent mode: a model asks, writes the spec and plans, through the same gates.
+        self._agent = AgentGates(input, self._state, self._writer, self._steps, self._gates) if input.agent else None
         # Pause and resume are stored as they are accepted, one at a time, in order.
         self._flag_lock = asyncio.Lock()
 
@@ -88,7 +92,9 @@ class ProjectGenerationWorkflow:
     async def _generate(self) -> ArtifactRef:
         state, writer = self._state, self._writer
         writer.passing(Phase.CLARIFY, started=True)
-        if self._input.waits_for_answers or self._input.waits_for_approval:
+        if self._agent is not None:
+            request, spec, plan = await self._agent.run()
+        elif self._input.waits_for_answers or self._input.waits_for_approval:
             request, spec, plan = await self._gates.run()
         else:  # nothing can hold this run up: clarify, spec and decompose back to back
             request, spec, plan = await self._steps.prepare()
@@ -206,6 +212,26 @@ class ProjectGenerationWorkflow:
     def _validate_answers(self, update: AnswersUpdate) -> None:
         check_answers(self._state, update.answers)
 
+    # --- agent mode: a new model budget, taken at once; a run stopped by the old one goes on ---
+
+    def _raise_budget(self, update: BudgetUpdate) -> None:
+        state = self._state
+        state.budget = update.budget
+        if state.open_gate == Phase.AWAITING_BUDGET:
+            state.open_gate = None
+            state.budget_raised = True
+
+    @workflow.update
+    async def raise_budget(self, update: BudgetUpdate) -> StatusSnapshot:
+        if self._state.open_gate == Phase.AWAITING_BUDGET:
+            return await self._settled(lambda: self._raise_budget(update))
+        self._raise_budget(update)  # for the phases still to come
+        return self.status()
+
+    @raise_budget.validator
+    def _validate_raise_budget(self, update: BudgetUpdate) -> None:
+        check_budget(self._state, update.budget)
+
     # --- pause and resume: a state of their own, on record as they are accepted --------------
 
     async def _set_paused(self, paused: bool, reason: str) -> StatusSnapshot:
@@ -262,6 +288,10 @@ class ProjectGenerationWorkflow:
     def regenerate_signal(self, update: RegenerateUpdate) -> None:
         feedback = update.feedback.strip()
         self._signal("regenerate", self._validate_regenerate, lambda: self._decide("regenerate", feedback), update)
+
+    @workflow.signal(name="raise_budget")
+    def raise_budget_signal(self, update: BudgetUpdate) -> None:
+        self._signal("raise_budget", self._validate_raise_budget, lambda: self._raise_budget(update), update)
 
     @workflow.signal(name="answers")
     def answers_signal(self, update: AnswersUpdate) -> None:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from agents.types import Spend
+    from workflows.agent_types import AgentBudget
     from workflows.types import (
         DecisionRecord,
         EventRecord,
@@ -78,6 +80,11 @@ class RunState:
     events_made: int = 0
     notified_status: ProjectStatus | None = None
     webhooks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Agent mode: the model budget (raised by the raise_budget update while the run waits at
+    # AWAITING_BUDGET) and the project's spend as the last phase reported it.
+    budget: AgentBudget | None = None
+    budget_raised: bool = False
+    spent: Spend = field(default_factory=Spend)
 
     @classmethod
     def starting(cls, input: ProjectGenerationInput) -> RunState:
@@ -86,4 +93,5 @@ class RunState:
             answers=dict(input.answers),
             feedback=list(input.feedback),
             spec_version=(input.approved_spec_version or input.first_spec_version) - 1,
+            budget=input.agent.budget if input.agent else None,
         )

@@ -50,7 +50,7 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), max
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
-GATES = (Phase.AWAITING_ANSWERS, Phase.AWAITING_APPROVAL)
+GATES = (Phase.AWAITING_ANSWERS, Phase.AWAITING_APPROVAL, Phase.AWAITING_BUDGET)
 # What the Web UI's ForgeflowStatus shows while a run is paused, so an operator can filter on it.
 PAUSED_STATUS = "paused"
 
@@ -210,6 +210,11 @@ class StatusWriter:
             )
         elif state.open_gate == Phase.AWAITING_ANSWERS:
             lines.append(f"Waits for `answers` to {len(state.questions)} questions (update or signal).")
+        elif state.open_gate == Phase.AWAITING_BUDGET:
+            lines.append("Waits for a larger model budget: `raise_budget` (update or signal), or cancel.")
+        if state.budget is not None:
+            spent = state.spent
+            lines.append(f"Model: {spent.requests} requests, {spent.total_tokens} tokens, ${spent.cost_usd:.4f}")
         if state.paused:
             lines.append("Paused: no new task starts until `resume`.")
         if state.error:

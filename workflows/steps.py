@@ -39,8 +39,16 @@ with workflow.unsafe.imports_passed_through():
         TemplateRequest,
     )
 
-# Engine steps are quick and deterministic; a few retries cover a worker dying.
-ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+# Engine steps are deterministic: what the template or the answers got wrong fails at once,
+# non-retryable (activities.base.permanent). Any other failure is the infrastructure's — a
+# worker lost, the database or the artifact store unreachable (ArtifactStoreUnavailable,
+# naming the store and its endpoint) — and is retried until it is back, backing off to 30 s,
+# as status writes are (PROJECTION_RETRY): an outage delays a run, it never fails it. The
+# Web UI shows a waiting step as a pending activity with its attempt and last failure.
+ENGINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# ...for up to an hour, every attempt together: past it, a step that keeps failing (a bug, a
+# check that always times out) fails the run with its last error instead of holding it.
+OUTAGE_PATIENCE = timedelta(hours=1)
 
 
 class EngineSteps:
@@ -56,6 +64,7 @@ class EngineSteps:
             arg,
             result_type=result_type,
             start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=OUTAGE_PATIENCE,
             retry_policy=ENGINE_RETRY,
             summary=summary,
         )
@@ -132,6 +141,7 @@ class EngineSteps:
             # It heartbeats while it works (activities.base.keep_alive), so a lost
             # completion is retried within this time rather than after five minutes.
             heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
+            schedule_to_close_timeout=OUTAGE_PATIENCE,
             retry_policy=ENGINE_RETRY,
             summary="verify and export",
         )

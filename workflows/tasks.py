@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import TASK_FAILED, describe
     from workflows.state import RunState
     from workflows.status import StatusWriter
+    from workflows.steps import OUTAGE_PATIENCE
     from workflows.types import (
         RUN_TASK,
         RUN_TASKS,
@@ -34,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
         TemplateRequest,
     )
 
-TASK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20), maximum_attempts=5
-)
+# As the engine steps (workflows.steps.ENGINE_RETRY): a task the template got wrong fails
+# at once; a task that cannot store its bundle waits for the store, however long it is down.
+TASK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20))
 T = TypeVar("T")
 
 
@@ -47,6 +48,7 @@ async def execute_task(request: TemplateRequest, task: TaskDefinition, total: in
         result_type=TaskResult,
         start_to_close_timeout=timedelta(minutes=10),
         heartbeat_timeout=timedelta(seconds=heartbeat),
+        schedule_to_close_timeout=OUTAGE_PATIENCE,
         retry_policy=TASK_RETRY,
         summary=f"task {task.sequence}/{total}: {task.slug}",
     )
@@ -70,6 +72,7 @@ async def execute_pack(
             result_type=TaskPackResult,
             start_to_close_timeout=timedelta(minutes=10) * len(tasks),
             heartbeat_timeout=timedelta(seconds=heartbeat),
+            schedule_to_close_timeout=OUTAGE_PATIENCE + timedelta(minutes=10) * len(tasks),
             retry_policy=TASK_RETRY,
             summary=f"tasks {tasks[0].sequence}-{tasks[-1].sequence}/{total}: {slugs}"[:200],
         )

@@ -10,12 +10,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
+from workflows.agent_types import AgentMode
+
 
 class ProjectStatus(StrEnum):
     QUEUED = "queued"
     GENERATING = "generating"
     AWAITING_ANSWERS = "awaiting_answers"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_BUDGET = "awaiting_budget"  # agent mode: a model budget ran out; raise it or cancel
     READY = "ready"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -30,6 +33,7 @@ class Phase(StrEnum):
     AWAITING_ANSWERS = "awaiting_answers"
     SPEC = "spec"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_BUDGET = "awaiting_budget"
     DECOMPOSE = "decompose"
     TASKS = "tasks"
     VERIFY = "verify"
@@ -63,7 +67,7 @@ class ProjectGenerationInput(BaseModel):
     owner: str
     name: str
     slug: str
-    template: str
+    template: str  # the id; a git source's pinned to its commit, id@ref:commit (engine.sources)
     answers: dict[str, Any]
     # Without gates every unanswered question takes its default and the spec is
     # approved at once: the Djass v1 behaviour.
@@ -92,6 +96,8 @@ class ProjectGenerationInput(BaseModel):
     # another in one activity finish sooner than side by side in one worker. 1: spread
     # over every free slot (tasks that mostly wait, on a service for instance).
     min_tasks_per_pack: int = Field(default=8, ge=1, le=25)
+    # Agent mode: a model writes the questions, the spec and the plan from the brief.
+    agent: AgentMode | None = None
 
     @property
     def waits_for_answers(self) -> bool:
@@ -144,6 +150,8 @@ class SpecRecord(BaseModel):
     documents_key: str
     answers: dict[str, Any]
     feedback: list[str]
+    # Stored beside the four documents and kept with them (agent mode: tasks.md, plan.json).
+    extra_documents: list[str] = Field(default_factory=list)
 
 
 class DecisionRecord(BaseModel):
@@ -185,7 +193,7 @@ class TemplateRequest(BaseModel):
 
     project_id: int
     run_number: int
-    template: str
+    template: str  # the id; a git source's pinned to its commit, id@ref:commit (engine.sources)
     answers: dict[str, Any]
     # Pinned at decompose time: a template edited mid-run fails the run instead of
     # silently mixing two versions.

@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.state import RunState
-from workflows.types import TERMINAL_STATUSES, Phase
+with workflow.unsafe.imports_passed_through():
+    from agents.budget import budget_exceeded
+    from workflows.agent_types import AgentBudget
+    from workflows.state import RunState
+    from workflows.types import TERMINAL_STATUSES, Phase
 
 
 def invalid_state(state: RunState, wanted: str) -> ApplicationError:
@@ -61,3 +65,15 @@ def check_pausable(state: RunState) -> None:
 def check_resumable(state: RunState) -> None:
     if not state.paused or state.status in TERMINAL_STATUSES:
         raise invalid_state(state, "only a paused project can be resumed")
+
+
+def check_budget(state: RunState, budget: AgentBudget) -> None:
+    """A new budget is taken by a run in agent mode that has not ended, and only one that
+    what the project has spent does not exhaust already (it would stop again at once)."""
+    if state.budget is None:
+        raise invalid_state(state, "only a project in agent mode has a model budget")
+    if state.status in TERMINAL_STATUSES:
+        raise invalid_state(state, "the run has ended; retry it to spend more")
+    still = budget_exceeded(budget, state.spent)
+    if still is not None:
+        raise invalid_input([{"field": ", ".join(still.limits), "message": f"is still exhausted: {still.message}"}])

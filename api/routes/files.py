@@ -6,7 +6,7 @@ import mimetypes
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
@@ -93,10 +93,31 @@ def content_disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+class _OwnZip(zipfile.ZipFile):
+    """A ZipFile that closes the file it reads when it closes (ZipFile leaves a file it was
+    handed open)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._own = file
+        try:
+            super().__init__(file)
+        except BaseException:
+            file.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._own.close()
+
+
 def _archive(project: Project, artifacts: ArtifactsDep) -> zipfile.ZipFile:
+    """The project's ZIP, from a seekable local file: the stored file itself, or a copy of
+    the S3 object kept by its sha256. A store that cannot be reached is a 503."""
     if not project.artifact_ready or not project.artifact_key:
         raise invalid_state("The project's files are not ready yet.", project.status)
-    return zipfile.ZipFile(artifacts.path_for(project.artifact_key))
+    return _OwnZip(artifacts.open_seekable(project.artifact_key, project.artifact_sha256))
 
 
 @router.get("/files", response_model=FileListing, summary="List a directory of the output")

@@ -24,9 +24,12 @@ from api.deps import (
     StatusCacheDep,
     TemporalDep,
 )
+from api.downloads import artifact_response
 from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
+from api.exports import zip_with_git_download
 from api.lifecycle_schemas import ArchivedProject, ProjectUpdate
 from api.query import OnlyQuery
+from api.reads import DEFAULT_PAGE, MAX_PAGE
 from api.schemas import (
     ProjectCreate,
     ProjectEnvelope,
@@ -69,21 +72,23 @@ LIST_PARAMETERS = Depends(OnlyQuery("limit", "offset", "status", "q", "sort", "i
 
 # The reads are ``async def`` with their blocking part in one thread hop: a plain ``def``
 # route costs a hop for itself, one for its session's entry and exit, one for the response.
+# A plain page (limit and offset alone) is mostly answered before routing, with the same
+# read (api.status_middleware); every other list comes here.
 @router.get("", response_model=ProjectList, summary="List projects")
 async def read_projects(
     reads: ReadsDep,
     identity: ReaderDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     status: Annotated[list[ProjectStatusName] | None, Query(description="One or several (repeat it)")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200, description=SEARCH)] = None,
     sort: Annotated[ProjectSort | None, Query(description="A field, `-` first for descending")] = None,
     include: Annotated[list[Literal["status_counts"]] | None, Query(description="Extra parts of the body")] = None,
     _known: None = LIST_PARAMETERS,
-) -> ProjectList:
+) -> Response:
     # One status is shown as one (the v1 body); several as the list of them.
     statuses = list(dict.fromkeys(status or ()))
-    return await reads.page(
+    body = await reads.page(
         owner_id=identity.owner_id,
         status=statuses[0] if len(statuses) == 1 else statuses or None,
         limit=limit,
@@ -92,6 +97,8 @@ async def read_projects(
         sort=sort,
         counts="status_counts" in (include or ()),
     )
+    # The response model's body, built as bytes in the read's thread (api.read_json).
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{project_id}", response_model=ProjectPublic, summary="Get project")
@@ -99,8 +106,8 @@ async def read_project(project_id: ProjectId, reads: ReadsDep, identity: ReaderD
     return await reads.project(owner_id=identity.owner_id, project_id=project_id)
 
 
-# Most polls are answered from memory before routing (api.status_middleware); the others
-# come here, and this fills the cache that answers them.
+# Most polls are answered before routing (api.status_middleware), with the same read; the
+# others come here (a key to authenticate, a lease to renew, a 404), and fill the cache too.
 @router.get("/{project_id}/status", response_model=ProjectStatusPublic, summary="Get project status")
 async def read_project_status(project_id: ProjectId, identity: ReaderDep, statuses: StatusCacheDep) -> Response:
     body = await statuses.body(owner_id=identity.owner_id, project_id=project_id)
@@ -122,19 +129,15 @@ def read_project_artifact(
     session: SessionDep,
     identity: ReaderDep,
     artifacts: ArtifactsDep,
-) -> FileResponse:
+    with_git: Annotated[bool, Query(description="Include the project's .git (its history)")] = False,
+) -> Response:
     project = _owned(session, identity, project_id)
     if not project.artifact_ready or not project.artifact_key:
         raise invalid_state("The project's artifact is not ready yet.", project.status)
-    return FileResponse(
-        artifacts.path_for(project.artifact_key),
-        media_type="application/zip",
-        filename=f"{project.slug}.zip",
-        headers={
-            "ETag": f'"{project.artifact_sha256}"',
-            "X-Content-SHA256": project.artifact_sha256 or "",
-        },
-    )
+    if with_git:  # made from the ZIP and the git bundle (api/exports.py)
+        return zip_with_git_download(project=project, artifacts=artifacts)
+    # The local file, the S3 object streamed, or a redirect to it (api/downloads.py).
+    return artifact_response(project=project, artifacts=artifacts, settings=request.app.state.settings, request=request)
 
 
 @router.patch("/{project_id}", response_model=ProjectPublic, summary="Rename or redescribe a project")

@@ -8,9 +8,17 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth_first import AuthFirstRoute
-from api.catalog import TemplateNotFound, describe_template, list_templates
+from api.catalog import TemplateNotFound, describe_template, list_templates, template_versions
 from api.deps import ReaderDep, SettingsDep
-from api.errors import ERROR_RESPONSES, ErrorResponse, template_not_found
+from api.errors import (
+    ERROR_RESPONSES,
+    ErrorResponse,
+    template_not_found,
+    template_source_unavailable,
+    template_unusable,
+)
+from engine import EngineError
+from engine.sources import SourceUnavailable
 
 router = APIRouter(route_class=AuthFirstRoute, prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
 
@@ -45,6 +53,9 @@ class TemplatePublic(BaseModel):
     usable: bool = Field(description="False: a create with it is refused as template_unusable")
     problem: str | None = Field(description="Why it is not usable")
     variables: list[TemplateVariable]
+    format: Literal["cookiecutter", "copier"] = Field(description="The template's format")
+    source: bool = Field(description='A registered git source: a create may pin a version, `"<id>@<ref>"`')
+    commit: str | None = Field(description="A source's: the commit described, its default branch's now")
 
 
 class TemplateList(BaseModel):
@@ -70,3 +81,41 @@ def read_template(template_id: TemplateId, _: ReaderDep, settings: SettingsDep) 
         return TemplatePublic.model_validate(describe_template(settings, template_id))
     except TemplateNotFound as exc:
         raise template_not_found(exc.template_id, exc.available) from exc
+
+
+class TemplateVersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ref: str | None = Field(description='A tag or branch a create may name (`"<id>@<ref>"`); null for a directory')
+    kind: Literal["tag", "branch", "directory"]
+    commit: str | None = Field(description="The commit the ref names now (an annotated tag's target)")
+    version: str | None = Field(default=None, description="A directory template's version")
+    digest: str | None = Field(default=None, description="A directory template's content digest")
+
+
+class TemplateVersionList(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    template: str
+    source: bool = Field(description="A registered git source (else a directory, with one version)")
+    default_ref: str | None = Field(description="The default branch: what a create naming no ref gets")
+    versions: list[TemplateVersionPublic]
+
+
+@router.get(
+    "/{template_id}/versions",
+    response_model=TemplateVersionList,
+    summary="The versions a create may pin",
+    responses={404: {"model": ErrorResponse, "description": "No such template (template_not_found)"}},
+)
+def read_template_versions(template_id: TemplateId, _: ReaderDep, settings: SettingsDep) -> TemplateVersionList:
+    """A source's tags and branches with their commits (``git ls-remote``, now); a directory
+    template's one version. An unreachable source is 400 template_source_unavailable."""
+    try:
+        return TemplateVersionList.model_validate(template_versions(settings, template_id))
+    except TemplateNotFound as exc:
+        raise template_not_found(exc.template_id, exc.available) from exc
+    except SourceUnavailable as exc:
+        raise template_source_unavailable(exc.template_id) from exc
+    except EngineError as exc:
+        raise template_unusable(template_id, str(exc)) from exc

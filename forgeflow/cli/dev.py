@@ -6,10 +6,13 @@
 * The children die with ``dev`` however it ends, SIGKILL included (PR_SET_PDEATHSIG).
 * When a child ends on its own, ``dev`` says which one and how, then stops the others.
 * While up, the stack is recorded (forgeflow/devstate.py) so that ``forgeflow keys …`` and
-  ``forgeflow temporal-cli`` run elsewhere use its data and its Temporal."""
+  ``forgeflow temporal-cli`` run elsewhere use its data and its Temporal.
+* ``--fake-llm``: forgeflow-fake (agents/fake_llm.py) as one more child, the model provider of
+  the worker and the API (``fake_llm_environment``), so agent mode runs offline, labelled fake."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,6 +32,8 @@ from forgeflow.supervise import describe_exit, die_with_parent, taken_ports
 
 # How long each child may take to listen; the first start of Temporal creates its database.
 START_TIMEOUT = 60.0
+# USD per million tokens, made up: what `--fake-llm` prices forgeflow-fake's tokens at.
+FAKE_PRICES = {"input": 1.0, "output": 2.0}
 
 
 class StartFailed(Exception):
@@ -73,7 +78,31 @@ def _wait_for_port(host: str, port: int, child: Child, stopping: Callable[[], bo
         raise StartFailed(f"the {child.name} does not listen on {host}:{port} after {START_TIMEOUT:.0f} s")
 
 
-def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
+def free_port() -> int:
+    """A port nothing listens on now, as the system hands it out."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def fake_llm_environment(port: int) -> dict[str, str]:
+    """The ``FORGEFLOW_LLM_*`` settings that make forgeflow-fake on ``port`` the provider. Its
+    model gets made-up prices (unless FORGEFLOW_LLM_PRICES says otherwise), so that usage shows
+    a cost and a cost budget can run out, as with a real model."""
+    from agents.fake_answers import FAKE_MODEL
+
+    env = {
+        "FORGEFLOW_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "FORGEFLOW_LLM_API_KEY": "fake",
+        "FORGEFLOW_LLM_MODEL": FAKE_MODEL,
+    }
+    if "FORGEFLOW_LLM_PRICES" not in os.environ:
+        env["FORGEFLOW_LLM_PRICES"] = json.dumps({FAKE_MODEL: FAKE_PRICES})
+    return env
+
+
+def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int, fake_llm_port: int | None = None) -> int:
     from store.db import Database, upgrade_database
     from store.keys import create_key
 
@@ -84,6 +113,7 @@ def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
             ("Temporal gRPC", server.ip, temporal_port, "--temporal-port"),
             ("Temporal Web UI", server.ip, ui_port, "--ui-port"),
             ("API", settings.api_host, api_port, "--api-port"),
+            *([("fake model", "127.0.0.1", fake_llm_port, "--fake-llm-port")] if fake_llm_port else []),
         ]
     )
     if problems:
@@ -107,6 +137,11 @@ def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
         temporal = Child("Temporal dev server", temporal_command(temporal_port, ui_port), preexec)
         children.append(temporal)
         _wait_for_port(server.ip, temporal_port, temporal, lambda: stopping)
+        if fake_llm_port:
+            # The worker and the API inherit the provider settings (the caller's environment).
+            fake = Child("fake model", [sys.executable, "-m", "agents.fake_llm", "--port", str(fake_llm_port)], preexec)
+            children.append(fake)
+            _wait_for_port("127.0.0.1", fake_llm_port, fake, lambda: stopping)
         children.append(Child("worker", [*me, "worker"], preexec))
         api = Child("API", [*me, "api", "--port", str(api_port)], preexec)
         children.append(api)
@@ -127,7 +162,8 @@ def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
             f"  API          {base}/api/v1   (docs: {base}/docs)\n"
             f"  Temporal UI  http://{server.ip}:{ui_port}\n"
             f"  Temporal     {server.ip}:{temporal_port}   (forgeflow temporal-cli … talks to it)\n"
-            f"  Data         {settings.data_dir.resolve()}   (forgeflow keys … uses it)\n\n"
+            f"  Data         {settings.data_dir.resolve()}   (forgeflow keys … uses it)\n"
+            f"{_fake_llm_line(settings, fake_llm_port)}\n"
             f"{_activate_hint()}"
             f"  export DJASS_BASE_URL={base}/api/v1\n"
             f"  export DJASS_API_KEY={key.key}\n\n"
@@ -147,6 +183,15 @@ def run_dev_stack(*, api_port: int, temporal_port: int, ui_port: int) -> int:
         if state is not None:
             devstate.forget(state)
         _stop(children)
+
+
+def _fake_llm_line(settings: Settings, port: int | None) -> str:
+    if not port:
+        return ""
+    return (
+        f"  Model        {settings.llm_model} at http://127.0.0.1:{port}/v1   (a FAKE model: canned answers,"
+        " no LLM; for trying agent mode offline)\n"
+    )
 
 
 def _activate_hint() -> str:

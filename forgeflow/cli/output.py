@@ -68,8 +68,12 @@ def finish(status: dict[str, Any], *, through_gates: bool) -> None:
         typer.echo(f"project {project_id} {state}: {status.get('error_message') or 'no reason given'}", err=True)
         raise typer.Exit(EXIT_FAILED)
     if state in GATES and not through_gates:
-        action = "answer" if state == "awaiting_answers" else "approve"
-        typer.echo(f"project {project_id} is {state}: `forgeflow projects {action} {project_id}` moves it on", err=True)
+        if state == "awaiting_budget":  # agent mode: its model budget ran out
+            how = f"POST /projects/{project_id}/budget (a higher budget) or `forgeflow projects cancel {project_id}`"
+        else:
+            action = "answer" if state == "awaiting_answers" else "approve"
+            how = f"`forgeflow projects {action} {project_id}`"
+        typer.echo(f"project {project_id} is {state}: {how} moves it on", err=True)
         raise typer.Exit(EXIT_NOT_DONE)
     if state not in TERMINAL:
         typer.echo(f"project {project_id} is still {state}; gave up waiting (--timeout)", err=True)

@@ -44,6 +44,7 @@ class Status(StrEnum):
     generating = "generating"
     awaiting_answers = "awaiting_answers"
     awaiting_approval = "awaiting_approval"
+    awaiting_budget = "awaiting_budget"
     ready = "ready"
     failed = "failed"
     cancelled = "cancelled"

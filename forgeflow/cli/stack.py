@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from forgeflow.cli.dev import run_dev_stack, temporal_command
+from forgeflow.cli.dev import fake_llm_environment, free_port, run_dev_stack, temporal_command
 from forgeflow.settings import get_settings
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the databases and artifacts live.")]
@@ -125,10 +125,22 @@ def register(app: typer.Typer) -> None:
         temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
         ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
         data_dir: DataDir = None,
+        fake_llm: Annotated[
+            bool, typer.Option("--fake-llm", help="Agent mode offline: forgeflow-fake, a FAKE model, as the provider.")
+        ] = False,
+        fake_llm_port: Annotated[
+            int | None,
+            typer.Option(min=1, max=65535, help="forgeflow-fake's port (default: a free one); implies --fake-llm."),
+        ] = None,
     ) -> None:
         """Temporal dev server + worker + API, with a fresh dev API key. Ctrl-C stops all."""
         _apply_data_dir(data_dir)
         os.environ["FORGEFLOW_TEMPORAL_ADDRESS"] = f"127.0.0.1:{temporal_port}"
         os.environ["FORGEFLOW_API_PORT"] = str(api_port)
+        if fake_llm or fake_llm_port:
+            fake_llm_port = fake_llm_port or free_port()
+            os.environ.update(fake_llm_environment(fake_llm_port))
         get_settings.cache_clear()
-        raise typer.Exit(run_dev_stack(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port))
+        raise typer.Exit(
+            run_dev_stack(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port, fake_llm_port=fake_llm_port)
+        )

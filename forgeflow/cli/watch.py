@@ -19,7 +19,7 @@ import typer
 from forgeflow.cli.client import Api, ApiFailure, CliFailure, Unreachable, body_of
 
 TERMINAL = ("ready", "failed", "cancelled")
-GATES = ("awaiting_answers", "awaiting_approval")
+GATES = ("awaiting_answers", "awaiting_approval", "awaiting_budget")
 MAX_FAILURES = 5  # consecutive transient failures tolerated while waiting or following
 STREAM_READ_TIMEOUT = 60.0  # the server sends a heartbeat every 15 s by default
 TRANSIENT_HTTP = (429, 502, 503, 504)
@@ -228,15 +228,35 @@ class Downloaded:
     size: int
 
 
+@contextmanager
+def _artifact(api: Api, project_id: int) -> Iterator[tuple[httpx.Response, str]]:
+    """The artifact's response and the sha256 it must have. An API that presigns downloads
+    (FORGEFLOW_ARTIFACTS_PRESIGN) answers 307 to its S3 store, with the sha256 on the
+    redirect: the store is asked without the API key, which is not the store's to see."""
+    with api.stream("GET", f"/projects/{project_id}/artifact", headers={"Accept": "application/zip"}) as response:
+        expected = response.headers.get("x-content-sha256", "").strip().lower()
+        location = response.headers.get("location")
+        if not (response.is_redirect and location):
+            yield response, expected
+            return
+    store = httpx.URL(location).copy_with(query=None)  # the signature stays out of messages
+    try:
+        with httpx.stream("GET", location, timeout=httpx.Timeout(30.0, connect=10.0)) as stored:
+            if stored.status_code != 200:
+                raise CliFailure(f"the artifact store at {store} answered HTTP {stored.status_code}")
+            yield stored, expected
+    except httpx.TransportError as exc:
+        raise CliFailure(f"cannot reach the artifact store at {store}: {type(exc).__name__}") from exc
+
+
 def download(api: Api, project_id: int, *, output: Path | None, force: bool) -> Downloaded:
     """Stream the artifact into a temporary file beside the target, check its SHA-256
     against ``X-Content-SHA256``, then move it into place."""
     check_target(output, force)
-    with api.stream("GET", f"/projects/{project_id}/artifact", headers={"Accept": "application/zip"}) as response:
+    with _artifact(api, project_id) as (response, expected):
         target = _target(output, _filename(response.headers.get("content-disposition"), project_id))
         assert target is not None
         _refuse_overwrite(target, force)
-        expected = response.headers.get("x-content-sha256", "").strip().lower()
         if not expected:
             raise CliFailure("the API sent no X-Content-SHA256 header; the download cannot be verified")
         partial = target.with_name(f".{target.name}.{os.getpid()}.part")

@@ -77,7 +77,14 @@ async def hostile_calls(client: httpx.AsyncClient, spec: dict, method: str, url:
 async def test_no_route_answers_500_to_anything_a_client_sends(api, target, make_key):
     owner, project_id = target
     others = [make_key().key, make_key(owner.owner, scopes=[]).key, make_key(owner.owner, scopes=["projects:read"]).key]
-    fill = {"project_id": str(project_id), "run_id": "1", "task_id": "src", "file_path": "README.md"}
+    fill = {
+        "project_id": str(project_id),
+        "run_id": "1",
+        "version": "1",
+        "other": "1",
+        "task_id": "src",
+        "file_path": "README.md",
+    }
     async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
         spec = (await client.get("/openapi.json")).json()
         calls = [

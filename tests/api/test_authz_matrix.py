@@ -8,7 +8,15 @@ import httpx
 from store.keys import revoke_key
 
 ALL_SCOPES = ["projects:read", "projects:create", "projects:approve", "projects:cancel", "admin"]
-FILL = {"project_id": None, "run_id": "1", "task_id": "src", "file_path": "README.md", "template_id": "djass-saas"}
+FILL = {
+    "project_id": None,
+    "run_id": "1",
+    "version": "1",
+    "other": "1",
+    "task_id": "src",
+    "file_path": "README.md",
+    "template_id": "djass-saas",
+}
 
 
 def routes(spec: dict) -> list[tuple[str, str]]:

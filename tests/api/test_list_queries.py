@@ -144,6 +144,7 @@ async def test_status_counts_only_when_asked(http, owner, make_key):
         "generating": 1,
         "awaiting_answers": 0,
         "awaiting_approval": 0,
+        "awaiting_budget": 0,
         "ready": 2,
         "failed": 1,
         "cancelled": 0,

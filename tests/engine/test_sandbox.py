@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from engine.hooks import run_hook
+from engine.hooks import run_check, run_hook
 from engine.sandbox import SandboxConfig, unavailable_reason
 from forgeflow.settings import Settings
 from forgeflow.worker import sandbox_config
@@ -173,3 +174,49 @@ def test_a_normal_hook_writes_the_project_and_runs_python(data_dir, sandbox):
     assert report["python"] == {"ok": True, "value": "42"}
     if os.geteuid() == 0:
         assert report["uid"] == sandbox.uid  # never root inside
+
+
+# What a check sees of AWS: variables, what boto3's own chain finds, and a file by its path.
+AWS_PROBE = """
+import json, os, sys
+import boto3
+found = boto3.session.Session().get_credentials()
+try:
+    with open(sys.argv[1]) as fh:
+        file = fh.read()
+except OSError:
+    file = None
+print(json.dumps({"env": sorted(k for k in os.environ if k.startswith("AWS")),
+                  "credentials": None if found is None else found.access_key, "file": file}))
+"""
+
+
+def test_a_check_finds_none_of_the_workers_aws_credentials(data_dir, sandbox, monkeypatch):
+    """The S3 artifact store's credentials stay with the worker: none in a check's
+    environment, none boto3's own chain can find, and a credentials file under the data dir
+    is out of sight, and so, with no network, is an instance role (unsandboxed, the same
+    check reads the file: the sandbox is what hides it)."""
+    credentials = data_dir / "aws-credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = AKIAWORKER\naws_secret_access_key = {WORKER_SECRET}\n")
+    worker_env = {
+        "AWS_ACCESS_KEY_ID": "AKIAWORKER",
+        "AWS_SECRET_ACCESS_KEY": WORKER_SECRET,
+        "AWS_SESSION_TOKEN": WORKER_SECRET,
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "AWS_CONFIG_FILE": str(credentials),
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+    }
+    for name, value in worker_env.items():
+        monkeypatch.setenv(name, value)
+    project = data_dir / "work" / f"ff-{uuid.uuid4().hex[:8]}" / "project"
+    project.mkdir(parents=True)
+    command = f"python -c {shlex.quote(AWS_PROBE)} {credentials}"
+
+    inside = run_check(command, project, sandbox=sandbox, trusted=True)
+    assert inside.ok, inside.output
+    assert json.loads(inside.output.splitlines()[-1]) == {"env": [], "credentials": None, "file": None}
+    assert WORKER_SECRET not in inside.output
+    outside = run_check(command, project, sandbox=UNSANDBOXED, trusted=True)
+    report = json.loads(outside.output.splitlines()[-1])
+    # (What boto3 finds unsandboxed depends on the machine: an instance role answers there.)
+    assert report["env"] == [] and WORKER_SECRET in report["file"]

@@ -65,7 +65,9 @@ def children_of(pid: int) -> dict[int, str]:
 
 
 class DevStack:
-    def __init__(self, tmp_path: Path, env: dict[str, str], *, api_port: int | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, env: dict[str, str], *, api_port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.api_port = api_port or free_port()
         self.temporal_port, self.ui_port = free_port(), free_port()
         self.data_dir = tmp_path / "data"
@@ -75,6 +77,7 @@ class DevStack:
             [
                 *("forgeflow", "dev", "--api-port", str(self.api_port), "--temporal-port", str(self.temporal_port)),
                 *("--ui-port", str(self.ui_port), "--data-dir", str(self.data_dir)),
+                *args,
             ],
             cwd=tmp_path,
             env=env,

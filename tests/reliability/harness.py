@@ -203,9 +203,9 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def _start(self, name: str, cmd: list[str]) -> Service:
+    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Service:
         count = sum(1 for s in self.services if s.name == name)
-        service = Service(name, cmd, self.env, self.base / "logs" / f"{name}-{count + 1}.log")
+        service = Service(name, cmd, {**self.env, **(env or {})}, self.base / "logs" / f"{name}-{count + 1}.log")
         self.services.append(service)
         return service
 
@@ -245,22 +245,27 @@ class Stack:
 
     # --- forgeflow processes ---------------------------------------------------------
 
-    def start_worker(self) -> Service:
-        self.worker = self._start("worker", [sys.executable, "-m", "forgeflow", "worker"])
+    def start_worker(self, **env: str) -> Service:
+        """A worker; ``env`` overrides this process's variables (another host's data dir)."""
+        self.worker = self._start("worker", [sys.executable, "-m", "forgeflow", "worker"], env)
         return self.worker
 
-    async def start_api(self) -> Service:
-        self.api = self._start("api", [sys.executable, "-m", "forgeflow", "api", "--port", str(self.api_port)])
-        await self.wait_api()
+    async def start_api(self, port: int | None = None, **env: str) -> Service:
+        """An API server on ``port`` (the stack's own by default), with ``env`` overrides."""
+        port = port or self.api_port
+        self.api = self._start("api", [sys.executable, "-m", "forgeflow", "api", "--port", str(port)], env)
+        await self.wait_api(port=port)
         return self.api
 
-    async def wait_api(self, timeout: float = 60) -> None:
+    async def wait_api(self, timeout: float = 60, *, port: int | None = None) -> None:
+        url = f"http://127.0.0.1:{port or self.api_port}"
+        api = self.api
         async with httpx.AsyncClient(timeout=2) as http:
 
             async def ready() -> bool:
-                assert self.api is not None and self.api.alive, self.api and self.api.tail()
+                assert api is not None and api.alive, api and api.tail()
                 try:
-                    return (await http.get(f"{self.api_url}/healthz")).status_code == 200
+                    return (await http.get(f"{url}/healthz")).status_code == 200
                 except httpx.TransportError:
                     return False
 
@@ -295,9 +300,10 @@ class Api:
     """The HTTP calls the tests make, on one API key; transport errors (the API being
     restarted) count as "not yet" while polling."""
 
-    def __init__(self, stack: Stack, key: str) -> None:
+    def __init__(self, stack: Stack, key: str, *, url: str | None = None) -> None:
         self.stack = stack
-        self.http = httpx.AsyncClient(base_url=f"{stack.api_url}/api/v1", headers={"X-API-Key": key}, timeout=30)
+        base = url or stack.api_url
+        self.http = httpx.AsyncClient(base_url=f"{base}/api/v1", headers={"X-API-Key": key}, timeout=30)
 
     async def __aenter__(self) -> Api:
         return self

@@ -1,0 +1,164 @@
+"""AgentPhaseWorkflow: one phase of agent mode (clarify, spec or plan), as a child workflow.
+
+prepare (prompt and spend so far) -> the agent's run, one model request at a time:
+budget check before each request, usage recorded after each -> store the output.
+
+How each request is observed. The run is driven with ``agent.iter()``: the workflow sees
+every node, so before each model request (a ``ModelRequestNode``) it checks the budget on
+what is on record and can simply stop there, and after each response (the next
+``CallToolsNode`` carries it) it records that request's usage at once, through an
+idempotent activity that also emits ``agent_request_completed``. The alternatives lose
+something: ``UsageLimits`` (``total_tokens_limit``, ``cost_limit``) raise from inside the
+run, so the run's messages and per-request usage are gone with it, and a request it cannot
+price only draws a warning, never a stop; capability hooks (``before_model_request`` /
+``after_model_request``) must be attached when the agent is built, so they would reach
+per-run state only through ``deps``, which are serialised into every model activity, and
+stopping would again mean raising. Every completed request is on record before the next
+is sent, also when the phase then stops or fails.
+
+On replay nothing is sent again: each request is an activity whose recorded response is
+reused, and so is each recording."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic_ai import Agent
+    from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
+
+    from agents.budget import budget_exceeded
+    from agents.feedback import Problems
+    from agents.phases import installed
+    from agents.types import (
+        AGENT_PHASE_WORKFLOW,
+        PREPARE_AGENT_PHASE,
+        RECORD_AGENT_REQUEST,
+        STORE_AGENT_OUTPUT,
+        AgentPhase,
+        AgentPhaseInput,
+        AgentPhaseResult,
+        BudgetExceeded,
+        PhaseStart,
+        RecordedRequest,
+        RecordRequestInput,
+        RequestUsage,
+        Spend,
+        StoredOutput,
+        StoreOutputInput,
+    )
+
+# The phase's own activities are quick (a prompt, a row, a few files); a few retries cover a
+# worker dying or the database blinking.
+STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+
+
+@workflow.defn(name=AGENT_PHASE_WORKFLOW)
+class AgentPhaseWorkflow:
+    def __init__(self) -> None:
+        self._requests: list[RequestUsage] = []  # every completed request, as recorded
+        self._spent = Spend()  # the project's, with this phase's requests so far
+
+    @workflow.run
+    async def run(self, input: AgentPhaseInput) -> AgentPhaseResult:
+        phase = input.phase.value
+        # The prompt carries the client's text as data; the spend is everything on record.
+        start: PhaseStart = await self._step(PREPARE_AGENT_PHASE, input, PhaseStart, f"prepare {phase}")
+        self._spent = start.spent
+
+        output, stopped = await self._converse(input, start.prompt)
+        if stopped is not None:
+            return AgentPhaseResult(
+                status="budget_exceeded",
+                phase=input.phase,
+                budget_exceeded=stopped,
+                requests=self._requests,
+                spent=self._spent,
+            )
+
+        # The output, stored where the template path stores its own, with what produced it.
+        requests = self._requests
+        reproducibility = start.reproducibility.model_copy(
+            update={"requests": requests, "models_answering": sorted({r.model for r in requests})}
+        )
+        fields = {AgentPhase.CLARIFY: "questions", AgentPhase.SPEC: "spec", AgentPhase.PLAN: "plan"}
+        store = StoreOutputInput(request=input, reproducibility=reproducibility, **{fields[input.phase]: output})
+        stored: StoredOutput = await self._step(STORE_AGENT_OUTPUT, store, StoredOutput, f"store {phase}")
+        return AgentPhaseResult(
+            status="completed", phase=input.phase, output=stored, requests=requests, spent=self._spent
+        )
+
+    async def _converse(self, input: AgentPhaseInput, prompt: str) -> tuple[Any, BudgetExceeded | None]:
+        """The agent's run, one model request at a time: the phase's output, or the budget
+        that stopped it before a request."""
+        agent = installed().for_phase(input.phase)
+        problems = Problems()  # what the model was told its answers got wrong
+        try:
+            async with agent.iter(prompt) as agent_run:
+                async for node in agent_run:
+                    if Agent.is_model_request_node(node):
+                        problems.note(node.request)
+                        # Before each request: a budget already reached stops the phase here,
+                        # so at most the request that crossed it went beyond.
+                        stopped = budget_exceeded(input.budget, self._spent)
+                        if stopped is not None:
+                            return None, stopped
+                    elif Agent.is_call_tools_node(node):
+                        await self._record(input, node.model_response)
+                assert agent_run.result is not None
+                return agent_run.result.output, None
+        except UnexpectedModelBehavior as exc:  # output retries exhausted
+            problems.failed(exc)
+            raise ApplicationError(
+                problems.summary(input.phase.value, exc), type="AgentOutputInvalid", non_retryable=True
+            ) from exc
+        except ModelAPIError as exc:  # Temporal retried the request as far as the policy allows
+            raise ApplicationError(
+                f"the model request of the {input.phase.value} phase failed: {exc}",
+                type="AgentModelFailed",
+                non_retryable=True,
+            ) from exc
+
+    async def _record(self, input: AgentPhaseInput, response: Any) -> None:
+        """One completed request on record, under a key of its own (this run, its number)."""
+        info = workflow.info()
+        number = len(self._requests) + 1
+        usage = response.usage
+        recorded: RecordedRequest = await self._step(
+            RECORD_AGENT_REQUEST,
+            RecordRequestInput(
+                key=f"{info.workflow_id}/{info.run_id}/{number}",
+                project_id=input.project_id,
+                run_number=input.run_number,
+                phase=input.phase,
+                task_id=input.task_id,
+                number=number,
+                model=response.model_name or installed().config.model,
+                provider=response.provider_name,
+                provider_url=response.provider_url,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                responded_at=response.timestamp,
+            ),
+            RecordedRequest,
+            f"record request {number}",
+        )
+        self._requests.append(recorded.usage)
+        self._spent = recorded.spent
+
+    async def _step(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=STEP_RETRY,
+            summary=summary,
+        )

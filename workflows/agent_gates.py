@@ -1,0 +1,148 @@
+"""Agent mode's way to the tasks: a model asks the questions, writes the spec and plans the
+work, each phase a child workflow (agents/workflow.py) whose model requests are activities
+of their own, so a crash never repeats a completed request. The gates are the template
+path's (workflows/gates.py): answers, then one review of the spec and plan together.
+
+A budget that runs out stops the run at ``awaiting_budget``, everything before the phase
+kept, until the ``raise_budget`` update raises it (or the run is cancelled); the phase then
+runs again from its start. Until coding agents build the plan (part 2), the tasks are the
+template's modules and the agent's plan is reviewed and kept as documents (tasks.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agents.types import (
+        AGENT_PHASE_WORKFLOW,
+        AgentPhase,
+        AgentPhaseInput,
+        AgentPhaseResult,
+        ProjectBrief,
+        StoredOutput,
+        agent_phase_workflow_id,
+    )
+    from workflows.agent_types import AgentMode
+    from workflows.gates import Gates
+    from workflows.state import RunState
+    from workflows.status import StatusWriter, spec_record
+    from workflows.steps import EngineSteps
+    from workflows.types import (
+        Phase,
+        PlanResult,
+        ProjectGenerationInput,
+        ProjectStatus,
+        QuestionModel,
+        SpecResult,
+        TemplateRequest,
+    )
+
+# Where a stopped phase resumes, as the status shows it.
+RESUMES_IN = {AgentPhase.CLARIFY: Phase.CLARIFY, AgentPhase.SPEC: Phase.SPEC, AgentPhase.PLAN: Phase.SPEC}
+
+
+class AgentGates:
+    def __init__(
+        self, input: ProjectGenerationInput, state: RunState, writer: StatusWriter, steps: EngineSteps, gates: Gates
+    ) -> None:
+        assert input.agent is not None
+        self._input = input
+        self._agent: AgentMode = input.agent
+        self._state = state
+        self._writer = writer
+        self._steps = steps
+        self._gates = gates
+
+    async def run(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
+        # The template's own questions pin its version and say which answers are its variables.
+        template = await self._steps.clarify()
+        variables = {q.id for q in template.questions} | set(self._input.answers)
+        clarified = await self._phase(AgentPhase.CLARIFY)
+        asked = await self._gates.ask(_merged(clarified.questions or [], template.questions))
+        request = self._steps.request(template.template_digest)
+        # Only the template's variables reach rendering; the model's own questions reach the spec.
+        request.answers = {k: v for k, v in request.answers.items() if k in variables}
+        spec = await self._gates.review(lambda: self._spec_and_plan(request, asked))
+        return request, spec, await self._gates.decompose(request)
+
+    async def _spec_and_plan(self, request: TemplateRequest, asked: list[QuestionModel]) -> SpecResult:
+        """The next spec version and the plan made from it, on record together."""
+        state, writer = self._state, self._writer
+        state.spec_version += 1
+        version, feedback = state.spec_version, list(state.feedback)
+        written = await self._phase(
+            AgentPhase.SPEC, version=version, feedback=feedback, questions=asked, answers=dict(state.answers)
+        )
+        assert written.spec is not None
+        state.spec_key = written.spec.documents_key
+        planned = await self._phase(
+            AgentPhase.PLAN, version=version, feedback=feedback, answers=dict(state.answers), spec_key=state.spec_key
+        )
+        assert planned.plan is not None and planned.spec is not None
+        # One version: the four documents and the plan's, under one key, reviewed and exported together.
+        spec = written.spec.model_copy(update={"digests": {**written.spec.digests, **planned.spec.digests}})
+        record = spec_record(spec, request, feedback)
+        state.pending.spec = record.model_copy(update={"extra_documents": list(planned.spec.digests)})
+        state.pending.events += [
+            writer.event("spec_version_created", {"version": version}),
+            writer.event("plan_proposed", {"version": version, "tasks": len(planned.plan.tasks)}),
+        ]
+        return spec
+
+    async def _phase(self, phase: AgentPhase, **fields: Any) -> StoredOutput:
+        """One phase as a child workflow; while the budget has run out, wait for a new one."""
+        inp, state = self._input, self._state
+        brief = ProjectBrief(name=inp.name, slug=inp.slug, description=self._agent.brief)
+        while True:
+            assert state.budget is not None
+            phase_input = AgentPhaseInput(
+                project_id=inp.project_id,
+                run_number=inp.run_number,
+                phase=phase,
+                template=inp.template,
+                brief=brief,
+                budget=state.budget,
+                **fields,
+            )
+            result: AgentPhaseResult = await workflow.execute_child_workflow(
+                AGENT_PHASE_WORKFLOW,
+                phase_input,
+                id=agent_phase_workflow_id(phase_input),
+                result_type=AgentPhaseResult,
+                static_summary=f"agent {phase.value} of project {inp.project_id}",
+            )
+            state.spent = result.spent
+            self._writer.show()
+            if result.status == "completed" and result.output is not None:
+                return result.output
+            await self._wait_for_budget(phase, result)
+
+    async def _wait_for_budget(self, phase: AgentPhase, result: AgentPhaseResult) -> None:
+        state, writer = self._state, self._writer
+        exceeded = result.budget_exceeded
+        assert exceeded is not None
+        stopped = writer.event(
+            "budget_exceeded",
+            {
+                "phase": phase.value,
+                "limits": exceeded.limits,
+                "message": exceeded.message,
+                "spent": result.spent.model_dump(mode="json"),
+            },
+        )
+        state.error = exceeded.message  # shown while the run waits; cleared when it goes on
+        await writer.transition(ProjectStatus.AWAITING_BUDGET, Phase.AWAITING_BUDGET, events=[stopped])
+        await workflow.wait_condition(lambda: state.budget_raised)
+        state.budget_raised, state.error = False, ""
+        assert state.budget is not None
+        raised = writer.event("budget_raised", {"budget": state.budget.model_dump(mode="json")})
+        await writer.transition(ProjectStatus.GENERATING, RESUMES_IN[phase], events=[raised])
+
+
+def _merged(asked: list[QuestionModel], template: list[QuestionModel]) -> list[QuestionModel]:
+    """The model's questions; one that sets a template variable takes the template's rules
+    (type, options, default), so an answer the template would refuse is refused at the gate."""
+    rules = {q.id: q for q in template}
+    return [rules[q.id].model_copy(update={"question": q.question}) if q.id in rules else q for q in asked]

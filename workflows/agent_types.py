@@ -1,0 +1,31 @@
+"""Agent mode, as the project workflow and the API see it: what a client asked for (the
+model, the budget, the brief) and what it may change later (the budget). The agent phases'
+own types are in agents/types.py; these stay pydantic-only, so a workflow may import them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+# No brief is ever longer (characters); the API refuses one over FORGEFLOW_LLM_MAX_BRIEF_CHARS.
+MAX_BRIEF_CHARS = 100_000
+
+
+class AgentBudget(BaseModel):
+    """What the project may spend on models, all its runs and phases together; None: no limit."""
+
+    max_total_tokens: int | None = Field(default=None, ge=0)
+    max_cost_usd: float | None = Field(default=None, ge=0)
+
+
+class AgentMode(BaseModel):
+    """A project in agent mode: a model writes its questions, spec and plan from the brief."""
+
+    brief: str = Field(default="", max_length=MAX_BRIEF_CHARS)
+    model: str  # as configured on the workers (FORGEFLOW_LLM_MODEL), recorded with the project
+    budget: AgentBudget = Field(default_factory=AgentBudget)
+
+
+class BudgetUpdate(BaseModel):
+    """A new budget: it replaces the old one whole (a limit left out is no limit)."""
+
+    budget: AgentBudget
