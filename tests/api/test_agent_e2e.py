@@ -129,3 +129,19 @@ async def test_budget_stop_shows_then_a_raise_goes_on_to_ready(http, worker, mak
     assert len(await events_of(http, project_id, auth, "budget_raised")) == 1
     usage = (await http.get(f"/projects/{project_id}/usage", headers=auth)).json()
     assert usage["requests"] == fake.count == 3 and usage["budget"]["max_total_tokens"] == 100_000
+
+
+async def test_from_an_empty_repository(http, worker, make_key, fake: FakeLlm):
+    """The built-in ``empty`` template: a README, and the model's spec and plan beside it."""
+    auth = {"X-API-Key": make_key().key}
+    body = {"project_name": "Time Tracker", "template": "empty", "project_description": "Track time.", "agent": {}}
+    created = await http.post("/projects", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    project_id = created.json()["project"]["id"]
+    assert (await poll_until_done(http, project_id, auth))["status"] == "ready"
+    files = (await http.get(f"/projects/{project_id}/files", headers=auth)).json()["entries"]
+    assert [e["path"] for e in files if e["type"] == "file"] == ["README.md"]
+    readme = (await http.get(f"/projects/{project_id}/files/README.md", headers=auth)).text
+    assert readme.startswith("# Time Tracker\n") and "Track time." in readme
+    plan = (await http.get(f"/projects/{project_id}/plan", headers=auth)).json()
+    assert plan["tasks"] and fake.count == 3  # clarify, spec, plan
