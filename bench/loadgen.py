@@ -1,6 +1,7 @@
 """HTTP load in a separate process: ``wrk`` when it is installed, else this module's own
 keep-alive HTTP/1.1 generator (``python -m bench.loadgen URL ...``, asyncio streams on
-uvloop, JSON on stdout). Both run a fixed number of seconds and stop by themselves."""
+uvloop, JSON on stdout). Both run a fixed number of seconds and stop by themselves. Given
+``paths``, every request goes to one of them picked at random (wrk: a Lua script)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -36,33 +40,56 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
-def run_load(url: str, headers: dict[str, str], *, connections: int, seconds: float) -> dict[str, float | str]:
-    """Load ``url`` from a child process; requests/s, p50/p99 latency (ms), errors.
+def _wrk_script(paths: list[str]) -> str:
+    """A wrk script sending each request to a random one of ``paths`` (with the -H headers)."""
+    quoted = ",".join(json.dumps(path) for path in paths)  # JSON strings of ASCII paths are Lua strings
+    return (
+        f"local paths = {{{quoted}}}\n"
+        "math.randomseed(os.time())\n"
+        'request = function() return wrk.format("GET", paths[math.random(#paths)]) end\n'
+    )
+
+
+def run_load(
+    url: str, headers: dict[str, str], *, connections: int, seconds: float, paths: list[str] | None = None
+) -> dict[str, float | str]:
+    """Load ``url`` (with ``paths``: a random one of them on ``url``'s host, each request)
+    from a child process; requests/s, p50/p99 latency (ms), errors.
     ``BENCH_LOADGEN=python`` picks the fallback generator even where wrk is installed."""
     wrk = shutil.which("wrk") if os.environ.get("BENCH_LOADGEN", "auto") != "python" else None
-    if wrk:
-        cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
+        if wrk:
+            cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+            if paths:
+                script = os.path.join(scratch, "paths.lua")
+                with open(script, "w") as fh:
+                    fh.write(_wrk_script(paths))
+                cmd += ["-s", script]
+            tool = "wrk"
+        else:
+            cmd = [sys.executable, "-m", "bench.loadgen", "-c", str(connections), "-d", str(seconds)]
+            if paths:
+                paths_file = os.path.join(scratch, "paths.json")
+                with open(paths_file, "w") as fh:
+                    json.dump(paths, fh)
+                cmd += ["--paths", paths_file]
+            tool = "bench.loadgen"
         for name, value in headers.items():
             cmd += ["-H", f"{name}: {value}"]
         out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-        return {**parse_wrk(out), "tool": "wrk"}
-    cmd = [sys.executable, "-m", "bench.loadgen", url, "-c", str(connections), "-d", str(seconds)]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    return {**json.loads(out), "tool": "bench.loadgen"}
+    return {**(parse_wrk(out) if wrk else json.loads(out)), "tool": tool}
 
 
 # --- the fallback generator ----------------------------------------------------------
 
 
-async def _connection(host: str, port: int, request: bytes, stop_at: float, latencies: list[float]) -> int:
+async def _connection(host: str, port: int, requests: list[bytes], stop_at: float, latencies: list[float]) -> int:
     errors = 0
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
-            writer.write(request)
+            writer.write(random.choice(requests))
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
@@ -76,17 +103,19 @@ async def _connection(host: str, port: int, request: bytes, stop_at: float, late
     return errors
 
 
-async def _generate(url: str, headers: dict[str, str], connections: int, seconds: float) -> dict[str, float]:
+async def _generate(
+    url: str, headers: dict[str, str], connections: int, seconds: float, paths: list[str] | None = None
+) -> dict[str, float]:
     parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", *(f"{k}: {v}" for k, v in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    targets = paths or [parts.path + (f"?{parts.query}" if parts.query else "")]
+    head = [f"Host: {parts.netloc}", *(f"{k}: {v}" for k, v in headers.items())]
+    requests = [("\r\n".join([f"GET {target} HTTP/1.1", *head]) + "\r\n\r\n").encode() for target in targets]
     latencies: list[float] = []
     started = time.perf_counter()
     stop_at = started + seconds
     errors = await asyncio.gather(
         *(
-            _connection(parts.hostname or "127.0.0.1", parts.port or 80, request, stop_at, latencies)
+            _connection(parts.hostname or "127.0.0.1", parts.port or 80, requests, stop_at, latencies)
             for _ in range(connections)
         )
     )
@@ -111,9 +140,11 @@ def main() -> None:
     parser.add_argument("-c", "--connections", type=int, default=50)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("-H", "--header", action="append", default=[])
+    parser.add_argument("--paths", help="a JSON list of paths on URL's host: each request takes a random one")
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
-    coro = _generate(args.url, headers, args.connections, args.duration)
+    paths = json.loads(Path(args.paths).read_text()) if args.paths else None
+    coro = _generate(args.url, headers, args.connections, args.duration, paths)
     try:
         import uvloop
 

@@ -1,6 +1,7 @@
 """Runs every figure against one stack, in an order that keeps them apart:
 cookiecutter in-process, e2e latency, throughput with 1 then 2 workers (peak RSS),
-fan-out, then the API under load with the workers stopped."""
+fan-out, then the API under load with the workers stopped, then the uncached reads.
+``run_reads`` runs the last alone (``--only reads``): a database and API processes only."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 from temporalio.converter import DataConverter
 
 from bench import baselines, figures
+from bench.agent import agent_overhead
 from bench.apiload import api_figure
 from bench.fanout_template import TEMPLATE_ID as FANOUT
 from bench.fanout_template import write_fanout_template
+from bench.reads import reads_figure
 from bench.stack import (
     Proc,
     Stack,
@@ -40,13 +43,27 @@ class Config:
     throughput_projects: int = 200
     fanout_tasks: int = 1000
     api_seconds: float = 10.0
+    reads_projects: int = 1000  # seeded for the uncached reads figure
+    agent_runs: int = 5  # agent-mode projects (and as many template-mode ones), after a warm-up pair
+    agent_model_delay_s: float = 1.0  # forgeflow-fake's latency per request
     warmup: int = 1  # e2e runs and API loads discarded before measuring
     max_parallel_tasks: int = 4
 
     @classmethod
     def for_mode(cls, quick: bool, db: str) -> Config:
         if quick:
-            return cls(quick=True, db=db, e2e_runs=1, throughput_projects=2, fanout_tasks=10, api_seconds=1.0, warmup=0)
+            return cls(
+                quick=True,
+                db=db,
+                e2e_runs=1,
+                throughput_projects=2,
+                fanout_tasks=10,
+                api_seconds=1.0,
+                reads_projects=50,
+                agent_runs=1,
+                agent_model_delay_s=0.1,
+                warmup=0,
+            )
         return cls(db=db)
 
 
@@ -174,10 +191,32 @@ async def run(stack: Stack, config: Config) -> dict[str, Any]:
 
         for proc in [*workers, *bare_workers]:
             stack.stop(proc)
+        log(f"agent mode: {config.agent_runs} projects each way, the model {config.agent_model_delay_s} s a request")
+        raw["agent"] = await agent_overhead(stack, key, runs=config.agent_runs, delay=config.agent_model_delay_s)
         log(f"API: status and list at 50 connections, {config.api_seconds:.0f} s each, vs bare FastAPI")
         raw["api"] = await api_figure(
             stack, api, http, key, project_id, config.api_seconds, config.warmup, status_cache_off=not config.quick
         )
+        stack.stop(api)
+        await _reads(stack, config, raw)
     finally:
         await http.aclose()
+    return raw
+
+
+async def _reads(stack: Stack, config: Config, raw: dict[str, Any]) -> None:
+    log(
+        f"uncached reads: {config.reads_projects} projects, status and list at 50 connections, "
+        f"{config.api_seconds:.0f} s each, vs bare FastAPI"
+    )
+    raw["reads"] = await reads_figure(stack, config.reads_projects, config.api_seconds, config.warmup)
+
+
+async def run_reads(stack: Stack, config: Config) -> dict[str, Any]:
+    """The uncached reads figure alone: no Temporal server or workers (the API connects to
+    Temporal lazily and serves reads without it)."""
+    raw: dict[str, Any] = {"config": asdict(config)}
+    log(f"{config.db} database in {stack.run_dir}")
+    await asyncio.to_thread(stack.setup_database)
+    await _reads(stack, config, raw)
     return raw

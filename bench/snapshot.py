@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("forgeflow", "workflows", "activities", "api", "engine", "store", "bench")
+PACKAGES = ("forgeflow", "workflows", "activities", "agents", "api", "engine", "store", "bench")
 FILES = ("temporal-dev.yaml",)
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
 

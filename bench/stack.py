@@ -237,14 +237,14 @@ class Stack:
         admin.dispose()
         self._pg_schema = None
 
-    def create_key(self) -> tuple[str, int]:
+    def create_key(self, owner: str = "bench") -> tuple[str, int]:
         from store.db import Database
         from store.keys import create_key
 
         db = Database(self.database_url)
         try:
             with db.session() as session:
-                key = create_key(session, owner_name="bench", email="bench@example.test", project_quota=10**9)
+                key = create_key(session, owner_name=owner, email=f"{owner}@example.test", project_quota=10**9)
         finally:
             db.dispose()
         return key.key, key.owner_id
@@ -277,10 +277,10 @@ class Stack:
         cmd = [sys.executable, "-m", "bench.bare", "--address", self.temporal_address, "--task-queue", task_queue]
         return self.start(f"bare-worker-{n}", cmd)
 
-    def start_bare_api(self, body_file: Path) -> Proc:
+    def start_bare_api(self, body_file: Path, name: str = "bare-api") -> Proc:
         port = free_port()
         cmd = [sys.executable, "-m", "bench.bare_api", "--host", HOST, "--port", str(port), "--body", str(body_file)]
-        return self.start("bare-api", cmd, port=port)
+        return self.start(name, cmd, port=port)
 
 
 async def wait_for_pollers(client: Client, task_queue: str, procs: list[Proc], timeout: float = 60) -> None:
