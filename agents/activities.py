@@ -12,6 +12,7 @@ from temporalio import activity
 
 from activities.base import TemplateActivities, as_json, permanent
 from activities.task_records import until_stored
+from agents.budget import spend_of
 from agents.plan_rules import to_plan_result
 from agents.pricing import request_cost
 from agents.prompts import INSTRUCTIONS, ClientTextTooLong, check_client_text, sha256, user_prompt
@@ -41,7 +42,6 @@ from engine.templates import Template
 from store.db import Database
 from store.projects import ProjectMissing
 from store.usage import NewUsage, project_spend, record_usage
-from store.usage import Spend as StoredSpend
 from workflows.types import QuestionModel, SpecResult, TemplateRequest
 
 
@@ -110,7 +110,7 @@ class AgentActivities(TemplateActivities):
         def write() -> None:
             with self._db.session(write_lock=True) as session:
                 record_usage(session, usage=row, at=datetime.now(UTC))
-                spent[:] = [as_spend(project_spend(session, project_id=input.project_id))]
+                spent[:] = [spend_of(project_spend(session, project_id=input.project_id))]
 
         try:
             until_stored(write)
@@ -185,7 +185,7 @@ class AgentActivities(TemplateActivities):
 
     def _spend(self, project_id: int) -> Spend:
         with self._db.session() as session:
-            return as_spend(project_spend(session, project_id=project_id))
+            return spend_of(project_spend(session, project_id=project_id))
 
     def _phase_data(self, input: AgentPhaseInput, template: Template) -> dict[str, Any]:
         request = self._request(input)
@@ -229,17 +229,6 @@ class AgentActivities(TemplateActivities):
             with self._artifacts.open(f"{input.spec_key}/{name}") as fh:
                 documents[name] = fh.read().decode("utf-8")
         return documents
-
-
-def as_spend(spend: StoredSpend) -> Spend:
-    totals = spend.totals
-    return Spend(
-        requests=totals.requests,
-        total_tokens=totals.total_tokens,
-        cost_usd=totals.cost_usd,
-        unpriced_requests=totals.unpriced_requests,
-        unpriced_models=spend.unpriced_models,
-    )
 
 
 def as_questions(output: ClarifyOutput) -> list[QuestionModel]:

@@ -7,7 +7,24 @@ budget, so an unknown model never spends unseen; without a cost budget it is onl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agents.types import AgentBudget, BudgetExceeded, Spend
+
+if TYPE_CHECKING:  # the store's own record; never imported where a workflow imports this
+    from store.usage import Spend as StoredSpend
+
+
+def spend_of(stored: StoredSpend) -> Spend:
+    """The project's spend on record (store.usage.project_spend), as a budget check reads it."""
+    totals = stored.totals
+    return Spend(
+        requests=totals.requests,
+        total_tokens=totals.total_tokens,
+        cost_usd=totals.cost_usd,
+        unpriced_requests=totals.unpriced_requests,
+        unpriced_models=stored.unpriced_models,
+    )
 
 
 def budget_exceeded(budget: AgentBudget, spent: Spend) -> BudgetExceeded | None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from agents.budget import budget_exceeded
+from agents.budget import budget_exceeded, spend_of
 from agents.types import Spend
 from api.agent_mode import agent_budget
 from api.agent_schemas import BudgetPublic, PhaseUsage, PlanPublic, RunUsage, TaskUsage, UsagePublic
@@ -96,18 +96,6 @@ def latest_plan(session: Session, *, project: Project) -> PlanPublic:
     raise plan_not_found(project.id)
 
 
-def _as_spend(session: Session, project_id: int) -> Spend:
-    stored = project_spend(session, project_id=project_id)
-    totals = stored.totals
-    return Spend(
-        requests=totals.requests,
-        total_tokens=totals.total_tokens,
-        cost_usd=totals.cost_usd,
-        unpriced_requests=totals.unpriced_requests,
-        unpriced_models=stored.unpriced_models,
-    )
-
-
 async def raise_budget(
     *, db: Database, temporal: Client, settings: Settings, project: Project, budget: Budget
 ) -> ActionResult:
@@ -123,7 +111,7 @@ async def raise_budget(
 
     def spent() -> Spend:
         with db.session() as session:
-            return _as_spend(session, project.id)
+            return spend_of(project_spend(session, project_id=project.id))
 
     exceeded = budget_exceeded(new, await run_in_threadpool(spent))
     if exceeded is not None:
