@@ -32,7 +32,7 @@ from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import COPIER_DATA
 from engine.copier_render import run_tasks
-from engine.gitrepo import History, branch_name, history_bundle
+from engine.gitrepo import History, PriorHistory, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
 from engine.provenance import provenance
 from engine.rules import rules_for
@@ -256,7 +256,7 @@ class AssemblyActivities(TemplateActivities):
             "spec_version": input.spec.version,
             "tasks": input.plan.merge_order,
             "hooks": hooked.hooks,
-            "git": {"main": history.main_sha, "branches": history.task_shas},
+            "git": {"main": history.main_sha, "base": history.base_sha, "branches": history.task_shas},
             "files": {rel: hashlib.sha256(project[rel].data).hexdigest() for rel in sorted(project)},
         }
         project[f"{FORGEFLOW_DIR}/manifest.json"] = FileData(as_json(manifest).encode())
@@ -272,6 +272,7 @@ class AssemblyActivities(TemplateActivities):
             files=len(project),
             repository=ArtifactRef(key=repository.key, sha256=repository.sha256, size=repository.size),
             main_sha=history.main_sha,
+            base_sha=history.base_sha,
         )
 
     def _history(
@@ -282,7 +283,9 @@ class AssemblyActivities(TemplateActivities):
         by_id = {t.id: t for t in input.plan.tasks}
         commits = [task_commit(by_id[task_id], assembled.tasks[task_id]) for task_id in input.plan.merge_order]
         try:
-            history, data = history_bundle(base_message=base_message(template), tasks=commits, final_tree=final)
+            history, data = history_bundle(
+                base_message=base_message(template), tasks=commits, final_tree=final, on_top_of=self._prior(input)
+            )
         except EngineError as exc:
             # The same tasks give the same tree and the same error: no retry can help.
             raise permanent(str(exc), "GitError") from exc
@@ -293,6 +296,16 @@ class AssemblyActivities(TemplateActivities):
             if expected and expected != actual:
                 raise permanent(f"task {task_id}: commit {actual} is not its recorded {expected}", "CommitMismatch")
         return history, data
+
+    def _prior(self, input: AssembleInput) -> PriorHistory | None:
+        """An update's starting point: the history of the project's last ready run."""
+        if input.base is None:
+            return None
+        try:
+            bundle = self._read(input.base.bundle_key)
+        except FileNotFoundError as exc:  # deleted from the store: no retry brings it back
+            raise permanent(f"the project's last history ({input.base.bundle_key}) is not stored", "GitError") from exc
+        return PriorHistory(bundle=bundle, message=input.base.message)
 
 
 def _runs_code(template: Template) -> bool:

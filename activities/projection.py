@@ -83,6 +83,7 @@ class ProjectionActivities:
                 artifact_sha256=artifact.sha256 if artifact else None,
                 artifact_size=artifact.size if artifact else None,
                 run_number=input.run_number,
+                keeps_artifact=input.keeps_artifact,
                 questions=[q.model_dump(mode="json") for q in input.questions] if input.questions is not None else None,
             ),
         )
@@ -123,6 +124,9 @@ class ProjectionActivities:
             ensure_tasks(session, run=run, project_id=input.project_id, definitions=run.dag["nodes"])
         if input.verification is not None:
             run.verification = input.verification.model_dump(mode="json")
+        if input.commits is not None:
+            run.bundle_key = input.commits.bundle_key
+            run.head_commit, run.base_commit = input.commits.head, input.commits.base
         if input.task_updates:
             changes = [
                 (c.task_id, {"status": c.status, "error": c.error, "finished_at": input.at}) for c in input.task_updates

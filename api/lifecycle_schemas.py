@@ -67,6 +67,7 @@ class ActionResult(BaseModel):
     accepted: str | None = Field(
         default=None, description="For 202 answers: the action taken on, whose end state `status` names"
     )
+    run: int | None = Field(default=None, description="For a retry or an update: the number of the run it started")
 
 
 class SpecPublic(BaseModel):
@@ -150,6 +151,10 @@ class RunDetail(RunPublic):
     spec: dict[str, Any] | None
     dag: DagPublic | None
     verification: dict[str, Any] | None
+    head_commit: str | None = Field(default=None, description="A ready run's main commit")
+    base_commit: str | None = Field(
+        default=None, description="The commit the run built on (a template update's previous main); else null"
+    )
 
 
 class TaskPublic(BaseModel):

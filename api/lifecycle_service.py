@@ -16,10 +16,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.agent_mode import answer_text_limit, retried_agent_mode, typed_answers
 from api.errors import invalid_fields, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
-from api.run_start import start_run
+from api.run_start import record_started_run, start_run
 from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.steering import steer_within
 from api.template_refs import run_name
+from api.update_service import update_base
 from api.validation import check_answers
 from engine import EngineError, InvalidAnswer
 from engine.context import validate_answers
@@ -149,6 +150,9 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         first_spec_version=(spec.version + 1) if spec and not approved else 1,
         feedback=list(spec.feedback) if spec else [],
         agent=retried_agent_mode(project, settings),
+        # A failed or cancelled update is retried as the update it was: on top of the
+        # history of the project's last ready run, which it left downloadable.
+        base=update_base(project),
     )
 
 
@@ -169,4 +173,5 @@ async def retry_project(
     except (RPCError, RuntimeError, OSError) as exc:
         raise queueing_failed() from exc
     # The new run starts queued; its first write moves the project on from failed.
-    return ActionResult(id=project.id, status="queued", phase="queued", accepted="retry")
+    await run_in_threadpool(record_started_run, db, workflow_input)
+    return ActionResult(id=project.id, status="queued", phase="queued", accepted="retry", run=workflow_input.run_number)

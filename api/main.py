@@ -28,6 +28,7 @@ from api.routes import (
     projects,
     runs,
     templates,
+    updates,
     webhooks,
 )
 from api.status_cache import StatusCache
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router, prefix="/api/v1")
     app.include_router(templates.router, prefix="/api/v1")
     app.include_router(bundle.router, prefix="/api/v1")
+    app.include_router(updates.router, prefix="/api/v1")
     app.include_router(health.router)
     app.include_router(docs.router)
     document_idempotency_key(app)

@@ -3,11 +3,16 @@ search attributes, summary and details an operator filters and reads by."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from store.db import Database
+from store.lifecycle import ensure_run
+from store.models import utcnow
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import SA_OWNER, SA_PHASE, SA_PROJECT_ID, SA_STATUS, SA_TEMPLATE, ProjectGenerationInput
@@ -58,3 +63,10 @@ async def start_run(
         static_details=static_details(run),
         rpc_timeout=START_TIMEOUT,
     )
+
+
+def record_started_run(db: Database, run: ProjectGenerationInput) -> None:
+    """The run's row, queued, as soon as its workflow has started, so the run number a 202
+    names can be read at once; the run's first write finds it (or, first, makes it)."""
+    with contextlib.suppress(IntegrityError), db.session(write_lock=True) as session:  # made by the run already
+        ensure_run(session, project_id=run.project_id, number=run.run_number, trigger=run.trigger, at=utcnow())

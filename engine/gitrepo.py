@@ -3,7 +3,8 @@ on top of it, each merged into ``main`` in merge order, handed out as a git bund
 (:mod:`engine.gitpack`) without running git. Every commit has fixed metadata, so the same
 files always give the same commit ids: a retried task recreates its commit exactly
 (:func:`task_commit_sha`), and the export can prove that the history it assembles holds
-the tasks' own commits.
+the tasks' own commits. An update's history goes on top of the project's previous one
+(:class:`PriorHistory`).
 
 The history is exactly what ``git fast-import`` makes of the same tasks: the tests hold
 :func:`history_bundle` to a fast-import reference (``tests/engine/gitref.py``) run by
@@ -132,15 +133,54 @@ def task_commit_sha(*, base_message: str, task: TaskCommit) -> str:
 class History:
     main_sha: str
     task_shas: dict[str, str]  # branch -> commit
+    base_sha: str | None = None  # an update's: the previous history's main, main's parent
+
+
+@dataclass(frozen=True)
+class PriorHistory:
+    """What an update builds on: the project's last history (its bundle) and the message
+    of the one commit that puts the new render on top of its ``main``."""
+
+    bundle: bytes
+    message: str
+
+
+def _prior_main(prior: PriorHistory, store: Store) -> bytes:
+    """The previous history's main; every object main reaches goes into ``store``, first
+    and in the bundle's order, so the new bundle holds the whole previous history (and not
+    the previous run's own task branches, which its main merged anyway, nor an earlier
+    update's, which nothing reaches any more)."""
+    refs, objects = gitpack.read_bundle(prior.bundle)
+    main = dict(refs).get("refs/heads/main")
+    if main is None:
+        raise EngineError("the previous history has no refs/heads/main to update")
+    if objects[main][0] != b"commit":
+        raise EngineError("the previous history's main is not a commit")
+    kept = gitpack.reachable([("refs/heads/main", main)], objects)
+    store.update((oid, found) for oid, found in objects.items() if oid in kept)
+    return main
 
 
 def history_bundle(
-    *, base_message: str, tasks: Sequence[TaskCommit], final_tree: Files | None = None
+    *,
+    base_message: str,
+    tasks: Sequence[TaskCommit],
+    final_tree: Files | None = None,
+    on_top_of: PriorHistory | None = None,
 ) -> tuple[History, bytes]:
     """The run's repository as a git bundle: every task branch, merged into main in the
     given order; with ``final_tree`` (what the template's hooks made of it), one more
-    commit on main."""
+    commit on main.
+
+    An update (``on_top_of``) makes the same task branches and commits, but its main is
+    one commit: the run's final tree (``final_tree``, else what the merges would give) with
+    the previous history's main as its only parent, so a clone of the previous history
+    pulls the update with a three-way merge. The merges and the hooks' commit are not made
+    (nothing would reach them). The commit is made even when its tree is the previous
+    main's: an update that changes nothing is still one in the history. The bundle holds
+    every object of the previous one; the refs are this run's branches, main and HEAD."""
     store: Store = {}
+    prior, message = (None, "") if on_top_of is None else (_prior_main(on_top_of, store), on_top_of.message)
     head = base = _commit_id(_tree_id({}, store), (), base_message, store)
     main = _Dir()
     branches: dict[str, bytes] = {}
@@ -150,12 +190,17 @@ def history_bundle(
         branches[task.branch] = commit
         for rel in leaves:  # in path order, like fast-import's, which decides what a clash leaves
             _place(main, rel, leaves[rel], overwrite=True)
-        head = _commit_id(_hashed_tree(main, store), (head, commit), f"Merge branch '{task.branch}'", store)
-    if final_tree is not None:
-        final = _tree_id(_leaves(_files(final_tree), store), store)
+        if prior is None:
+            head = _commit_id(_hashed_tree(main, store), (head, commit), f"Merge branch '{task.branch}'", store)
+    final = None if final_tree is None else _tree_id(_leaves(_files(final_tree), store), store)
+    if prior is not None:
+        tree = final if final is not None else _hashed_tree(main, store)
+        head = _commit_id(tree, (prior,), message, store)
+    elif final is not None:
         head = _commit_id(final, (head,), "Run the template's hooks", store)
     # The refs as `git bundle create --all` lists them: sorted, then HEAD, which tells
     # `git clone` what to check out.
     refs = sorted([("refs/heads/main", head)] + [(f"refs/heads/{b}", c) for b, c in branches.items()])
     data = gitpack.bundle([*refs, ("HEAD", head)], store)
-    return History(main_sha=head.hex(), task_shas={b: c.hex() for b, c in branches.items()}), data
+    shas = {b: c.hex() for b, c in branches.items()}
+    return History(main_sha=head.hex(), task_shas=shas, base_sha=None if prior is None else prior.hex()), data

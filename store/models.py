@@ -83,7 +83,14 @@ class ApiKey(Base):
 
 class Project(Base):
     __tablename__ = "projects"
-    __table_args__ = (Index("ix_projects_owner_status", "owner_id", "status"),)
+    __table_args__ = (
+        Index("ix_projects_owner_status", "owner_id", "status"),
+        # The list (store.reads.project_page): the owner's projects in id order, archived_at
+        # read from the index, so the page (newest first) and its count never touch the table.
+        # Not (owner_id, archived_at, id): PostgreSQL takes no order from a column under IS NULL,
+        # and sorted every id of the owner's for each page.
+        Index("ix_projects_owner_list", "owner_id", "id", "archived_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)
@@ -129,7 +136,7 @@ class Project(Base):
 
 
 class Run(Base):
-    """One execution of the project's workflow: the first, or a retry."""
+    """One execution of the project's workflow: the first, a retry, or a template update."""
 
     __tablename__ = "runs"
     __table_args__ = (UniqueConstraint("project_id", "number"),)
@@ -147,6 +154,11 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A ready run's git history: its bundle in the artifact store, its main, and the commit
+    # it was built on (an update's previous main; None for a history of its own).
+    bundle_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    head_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    base_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Task(Base):

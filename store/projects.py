@@ -126,6 +126,7 @@ class Projection:
     artifact_size: int | None = None
     run_number: int | None = None  # the project's current run becomes at least this one
     questions: list[dict[str, Any]] | None = None  # None leaves them as they are
+    keeps_artifact: bool = False  # a run that starts without clearing the last artifact (an update)
 
 
 def apply_projection(session: Session, *, projection: Projection) -> bool:
@@ -142,16 +143,9 @@ def apply_projection(session: Session, *, projection: Projection) -> bool:
     if projection.started_at is not None:
         # A (new) run starts: what the previous run left behind no longer holds. The same
         # write may also end the run (a run that failed in its first workflow task).
-        values.update(
-            started_at=projection.started_at,
-            finished_at=None,
-            error_message="",
-            artifact_ready=False,
-            paused=False,
-            artifact_key=None,
-            artifact_sha256=None,
-            artifact_size=None,
-        )
+        values.update(started_at=projection.started_at, finished_at=None, error_message="", paused=False)
+        if not projection.keeps_artifact:
+            values.update(artifact_ready=False, artifact_key=None, artifact_sha256=None, artifact_size=None)
     if projection.error_message is not None:
         values["error_message"] = projection.error_message
     if projection.finished_at is not None:
@@ -225,3 +219,8 @@ def unarchive_project(session: Session, *, project_id: int, archived_at: datetim
     session.execute(
         update(Project).where(Project.id == project_id, Project.archived_at == archived_at).values(archived_at=None)
     )
+
+
+def set_template_version(session: Session, *, project_id: int, ref: str | None, commit: str | None) -> None:
+    """The template version the project's runs now render: an update's, once its run started."""
+    session.execute(update(Project).where(Project.id == project_id).values(template_ref=ref, template_commit=commit))

@@ -110,7 +110,9 @@ class ProjectGenerationWorkflow:
                 failure = cause.details[0]
                 raise self._task_failed(failure["task_id"], failure["error"]) from exc
             raise
-        assemble = AssembleInput(request=request, plan=plan, bundles=bundles, commits=commits, spec=spec)
+        assemble = AssembleInput(
+            request=request, plan=plan, bundles=bundles, commits=commits, spec=spec, base=self._input.base
+        )
         exported = await self._steps.verify_and_export(assemble)
         return exported.artifact
 

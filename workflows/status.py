@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookDelivery,
         WebhookResult,
     )
+    from workflows.update_types import RunCommits
 
 # Projection writes must land eventually, even across a long database outage.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
@@ -126,6 +127,9 @@ class StatusWriter:
             trigger=self._input.trigger,
             error_message=state.error if status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else None,
             started_at=started_at,
+            # An update keeps the project's last ready artifact downloadable while it runs
+            # and after it fails: a client never loses the project it had.
+            keeps_artifact=started_at is not None and self._input.base is not None,
             finished_at=now if finished else None,
             artifact=artifact,
             events=batch,
@@ -273,7 +277,10 @@ def plan_created_payload(plan: PlanResult) -> dict[str, Any]:
 
 
 def export_completed_payload(exported: ExportResult) -> dict[str, Any]:
-    return {**exported.artifact.model_dump(), "files": exported.files, "main_sha": exported.main_sha}
+    payload = {**exported.artifact.model_dump(), "files": exported.files, "main_sha": exported.main_sha}
+    if exported.base_sha is not None:  # an update: the commit it went on top of
+        payload["base_sha"] = exported.base_sha
+    return payload
 
 
 def project_ready_payload(artifact: ArtifactRef) -> dict[str, Any]:
@@ -311,6 +318,12 @@ def completed_ready_write(write: ProjectionInput, verified: VerifyResult, export
         "export_completed": export_completed_payload(exported),
         "project_ready": project_ready_payload(exported.artifact),
     }
+    commits = RunCommits(bundle_key=exported.repository.key, head=exported.main_sha, base=exported.base_sha)
     return write.model_copy(
-        update={"verification": verified, "artifact": exported.artifact, "events": _filled(write.events, payloads)}
+        update={
+            "verification": verified,
+            "artifact": exported.artifact,
+            "commits": commits,
+            "events": _filled(write.events, payloads),
+        }
     )

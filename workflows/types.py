@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
 from workflows.agent_types import AgentMode
+from workflows.update_types import HistoryBase, RunCommits
 
 
 class ProjectStatus(StrEnum):
@@ -76,7 +77,7 @@ class ProjectGenerationInput(BaseModel):
     max_parallel_tasks: int = Field(default=4, ge=1, le=64)
     approval_timeout_seconds: float = Field(default=7 * 24 * 3600, gt=0)
     run_number: int = 1
-    trigger: str = "create"  # or "retry"
+    trigger: str = "create"  # or "retry", "update"
     owner_id: int | None = None
     webhook_url: str | None = None
     # A retry rebuilds the approved spec version from its answers and feedback, with no
@@ -98,6 +99,9 @@ class ProjectGenerationInput(BaseModel):
     min_tasks_per_pack: int = Field(default=8, ge=1, le=25)
     # Agent mode: a model writes the questions, the spec and the plan from the brief.
     agent: AgentMode | None = None
+    # An update run (or the retry of one): its render is committed on top of this history,
+    # and the project's last ready artifact stays downloadable until the run is ready.
+    base: HistoryBase | None = None
 
     @property
     def waits_for_answers(self) -> bool:
@@ -186,6 +190,9 @@ class ProjectionInput(BaseModel):
     verification: VerifyResult | None = None
     task_updates: list[TaskUpdate] = Field(default_factory=list)
     close_tasks: str | None = None  # "skipped" or "cancelled": what never ran
+    # A run's start that leaves the project's last artifact in place (an update's).
+    keeps_artifact: bool = False
+    commits: RunCommits | None = None  # the ready write's: where the run's history is
 
 
 class TemplateRequest(BaseModel):
@@ -315,6 +322,7 @@ class AssembleInput(BaseModel):
     # The run's ready write, less what only the export knows (workflows.status): stored
     # once the export is, so the API shows the project ready one workflow task sooner.
     record_last: ProjectionInput | None = None
+    base: HistoryBase | None = None  # an update's: the history its render goes on top of
 
 
 class VerifyFinding(BaseModel):
@@ -347,6 +355,7 @@ class ExportResult(BaseModel):
     files: int
     repository: ArtifactRef
     main_sha: str
+    base_sha: str | None = None  # an update's: the main it was committed on top of
 
 
 class AssemblyResult(BaseModel):

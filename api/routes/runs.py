@@ -119,6 +119,8 @@ def read_run(run_id: RunId, project: ReadableProject, session: SessionDep) -> Ru
         spec=spec_snapshot,
         dag=DagPublic.model_validate(run.dag) if run.dag else None,
         verification=run.verification,
+        head_commit=run.head_commit,
+        base_commit=run.base_commit,
     )
 
 

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from forgeflow import devstate
-from forgeflow.cli import generate, keys, projects, stack, templates, temporal_cli
+from forgeflow.cli import generate, keys, projects, stack, templates, temporal_cli, update
 
 app = typer.Typer(
     name="forgeflow",
@@ -20,6 +20,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(projects.app, name="projects")
 app.command("generate")(generate.generate)
 app.command("templates")(templates.templates)
+app.command("update")(update.update)
 app.command("temporal-cli", context_settings=temporal_cli.CONTEXT, add_help_option=False)(temporal_cli.temporal_cli)
 
 
