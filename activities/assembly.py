@@ -28,10 +28,12 @@ from activities.base import (
 )
 from activities.later import Deferred
 from activities.task_records import START_RECORD_DELAY
+from agents.coding.worktree import merge_tasks
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import COPIER_DATA
 from engine.copier_render import run_tasks
+from engine.gitpack import read_bundle
 from engine.gitrepo import History, PriorHistory, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
 from engine.provenance import provenance
@@ -77,6 +79,7 @@ class _DeferredWrite:
 class _Assembled:
     tasks: dict[str, dict[str, FileData]]  # task id -> the files of its bundle
     merged: dict[str, FileData]
+    history: tuple[History, bytes] | None = None  # made by git as it merged (coding agents' tasks)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class AssemblyActivities(TemplateActivities):
     def _assemble(self, input: AssembleInput) -> _Assembled:
         """Read each task's bundle and merge them in merge order; two tasks writing one path
         is a conflict."""
+        if input.coding_base_key is not None:
+            return self._merged_branches(input, input.coding_base_key)
         tasks: dict[str, dict[str, FileData]] = {}
         merged: dict[str, FileData] = {}
         origin: dict[str, str] = {}
@@ -147,6 +152,13 @@ class AssemblyActivities(TemplateActivities):
             except EngineError as exc:
                 raise permanent(str(exc), "HookFailed") from exc
         return _Hooked(ran, read_tree(root), ran=True)
+
+    def _hooks(self, job: _Job, merged: Tree, root: Path | None) -> _Hooked:
+        if job.assembled.history is not None:
+            # Coding agents build on the template's files as rendered; its hooks, written for
+            # the template's own output, do not run over the agents' work.
+            return _Hooked(["skipped: coding agents built this run on the template's files"], merged, ran=False)
+        return self._run_hooks(job.template, job.context, merged, root)
 
     def _run_tasks(self, template: Template, context: dict[str, Any], files: Tree, root: Path | None) -> _Hooked:
         if not template.has_tasks:
@@ -202,13 +214,13 @@ class AssemblyActivities(TemplateActivities):
         # import, its URLs resolve), checked in process: engine.rules.
         rules = rules_for(template)
         if not self._needs_dir(template, checks=True):
-            hooked = self._run_hooks(template, job.context, merged, None)
+            hooked = self._hooks(job, merged, None)
             result = verify_files(hooked.files, expected, strict=strict, project_rules=rules)
             return self._verified(result, hooked, checks), hooked
         with self._scratch() as tmp:
             root = tmp / "project"
             write_tree(merged, root)
-            hooked = self._run_hooks(template, job.context, merged, root)
+            hooked = self._hooks(job, merged, root)
             activity.heartbeat("verifying")
             result = verify_files(hooked.files, expected, strict=strict, project_rules=rules)
             for command in template.manifest.checks:
@@ -275,11 +287,32 @@ class AssemblyActivities(TemplateActivities):
             base_sha=history.base_sha,
         )
 
+    def _merged_branches(self, input: AssembleInput, base_key: str) -> _Assembled:
+        """Coding agents' tasks: each task's branch merged into the base history's main with
+        git, in merge order; a conflict names its files (disjoint scopes make none)."""
+        by_id = {t.id: t for t in input.plan.tasks}
+        branches = [
+            (branch_name(by_id[t].sequence, by_id[t].slug), self._read(input.bundles[t]))
+            for t in input.plan.merge_order
+        ]
+        with self._scratch() as scratch:
+            try:
+                merged = merge_tasks(scratch=scratch, base=self._read(base_key), tasks=branches)
+            except EngineError as exc:
+                raise permanent(str(exc), type(exc).__name__) from exc
+        base_sha = None
+        if input.base is not None:  # a run on top of the project: the main it started from
+            base_sha = dict(read_bundle(self._read(base_key))[0])["refs/heads/main"].hex()
+        history = History(main_sha=merged.main, task_shas=merged.branches, base_sha=base_sha)
+        return _Assembled(tasks={}, merged=dict(merged.files), history=(history, merged.bundle))
+
     def _history(
         self, input: AssembleInput, template: Template, assembled: _Assembled, final: Tree | None
     ) -> tuple[History, bytes]:
         """The run's git repository, as a bundle, with a proof that it holds the tasks' own
         commits."""
+        if assembled.history is not None:
+            return assembled.history
         by_id = {t.id: t for t in input.plan.tasks}
         commits = [task_commit(by_id[task_id], assembled.tasks[task_id]) for task_id in input.plan.merge_order]
         try:

@@ -21,6 +21,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -65,9 +66,10 @@ class Received:
 
 
 class FakeLlm:
-    def __init__(self, *, keep: int | None = None, delay: float = 0.0) -> None:
+    def __init__(self, *, keep: int | None = None, delay: float = 0.0, plan: dict[str, Any] | None = None) -> None:
         self.replies: deque[Reply] = deque()
         self.delay = delay  # of every unscripted answer: a model's latency, for the benchmark
+        self.plan = plan  # the plan every unscripted plan request gets (a benchmark's shape)
         self.received: list[Received] = []
         self._keep = keep  # how many received requests to remember (None: all, as tests read them)
         self.count = 0  # requests received in all
@@ -133,7 +135,9 @@ class FakeLlm:
             return JSONResponse(error, status_code=reply.status, headers=HEADERS)
         tools = [t["function"]["name"] for t in body.get("tools", [])]
         tool = next((t for t in tools if t.startswith("submit_")), tools[0] if tools else None)
-        arguments = reply.arguments if reply.arguments is not None else default_arguments(tool, body)
+        arguments = reply.arguments
+        if arguments is None:
+            arguments = self.plan if tool == "submit_plan" and self.plan else default_arguments(tool, body)
         text = arguments if isinstance(arguments, str) else json.dumps(arguments)
         prompt, completion = reply.usage or (_tokens(json.dumps(body.get("messages", []))), _tokens(text))
         received.usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -198,9 +202,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer (a model's latency)")
+    parser.add_argument("--plan", type=Path, help="a JSON plan ({'tasks': [...]}) to answer every plan request with")
     args = parser.parse_args()
+    plan = json.loads(args.plan.read_text()) if args.plan else None
     print(f"forgeflow-fake (not a real model) at http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(FakeLlm(keep=100, delay=args.delay).app, host=args.host, port=args.port, log_level="warning")
+    fake = FakeLlm(keep=100, delay=args.delay, plan=plan)
+    uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

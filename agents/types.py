@@ -17,8 +17,8 @@ from workflows.types import PlanResult, QuestionModel, SpecResult
 
 __all__ = ["AgentBudget"]  # re-exported: the phases take the project's budget as the API stored it
 
-# The child workflow and its activities, by name: a parent workflow starts the child by name
-# (``workflow.execute_child_workflow(AGENT_PHASE_WORKFLOW, input, result_type=AgentPhaseResult)``).
+# The phase's workflow (a phase run alone; the project's workflow runs its phases itself,
+# agents/workflow.py) and the phase's activities, by name.
 AGENT_PHASE_WORKFLOW = "AgentPhaseWorkflow"
 PREPARE_AGENT_PHASE = "prepare_agent_phase"
 RECORD_AGENT_REQUEST = "record_agent_request"
@@ -152,9 +152,3 @@ class AgentPhaseResult(BaseModel):
     budget_exceeded: BudgetExceeded | None = None
     requests: list[RequestUsage] = Field(default_factory=list)
     spent: Spend  # the project's spend when the phase ended
-
-
-def agent_phase_workflow_id(input: AgentPhaseInput) -> str:
-    """A stable id for the phase's child workflow: one per project, run, phase and version."""
-    task = f"-{input.task_id}" if input.task_id else ""
-    return f"project-{input.project_id}-run-{input.run_number}-agent-{input.phase.value}-v{input.version}{task}"

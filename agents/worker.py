@@ -1,8 +1,9 @@
 """What agent mode adds to a worker, only when a model provider is configured: the phase
-workflow, its activities, the three agents' model-request activities, and Pydantic AI's
-Temporal plugin (it passes Pydantic AI and the HTTP stack through the workflow sandbox,
-and lets an agent's run errors fail the workflow instead of retrying its task forever).
-Without a provider it adds nothing."""
+workflow (a phase run alone; the project's workflow runs its phases itself), the phase's
+activities, the three agents' model-request activities, and Pydantic AI's Temporal plugin
+(it passes Pydantic AI and the HTTP stack through the workflow sandbox, keeps its payload
+adapters for the process's life, agents/plugin.py, and lets an agent's run errors fail the
+workflow instead of retrying its task forever). Without a provider it adds nothing."""
 
 from __future__ import annotations
 
@@ -34,14 +35,13 @@ def agent_mode(settings: Settings) -> AgentMode:
     config = LlmConfig.from_settings(settings)
     if config is None:
         return AgentMode()
-    from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-
     from agents.phases import build_phase_agents, install
+    from agents.plugin import AgentWorkerPlugin
     from agents.workflow import AgentPhaseWorkflow
 
     agents = build_phase_agents(config)
     install(agents)
-    return AgentMode(workflows=[AgentPhaseWorkflow], activities=agents.activities, plugins=[PydanticAIPlugin()])
+    return AgentMode(workflows=[AgentPhaseWorkflow], activities=agents.activities, plugins=[AgentWorkerPlugin()])
 
 
 def agent_activities(

@@ -1,4 +1,6 @@
-"""AgentPhaseWorkflow: one phase of agent mode (clarify, spec or plan), as a child workflow.
+"""One phase of agent mode (clarify, spec or plan): ``PhaseRun``, run by the project's own
+workflow (workflows/agent_gates.py), and ``AgentPhaseWorkflow``, the same phase as a
+workflow of its own (tests, and a phase run alone).
 
 prepare (prompt and spend so far) -> the agent's run, one model request at a time:
 budget check before each request, usage recorded after each -> store the output.
@@ -16,11 +18,19 @@ per-run state only through ``deps``, which are serialised into every model activ
 stopping would again mean raising. Every completed request is on record before the next
 is sent, also when the phase then stops or fails.
 
+What it costs beyond the model. Each model request is an activity of Pydantic AI's Temporal
+integration, so a crash never repeats a completed one. Everything else is kept off the
+server's round trips: the phase runs in the project's workflow rather than as a child
+workflow (a child's start, its first workflow task in a sandbox of its own and its result
+reaching the parent cost ~30 ms a phase), and its own steps, prepare, record and store, are
+local activities (~15 ms a step as ordinary ones). bench/agent.py measures the sum.
+
 On replay nothing is sent again: each request is an activity whose recorded response is
-reused, and so is each recording."""
+reused, and so is each step's result."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +40,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import Agent
-    from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
+    from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior, UserError
 
     from agents.budget import budget_exceeded
     from agents.feedback import Problems
@@ -40,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         PREPARE_AGENT_PHASE,
         RECORD_AGENT_REQUEST,
         STORE_AGENT_OUTPUT,
+        AgentBudget,
         AgentPhase,
         AgentPhaseInput,
         AgentPhaseResult,
@@ -53,25 +64,39 @@ with workflow.unsafe.imports_passed_through():
         StoreOutputInput,
     )
 
-# The phase's own activities are quick (a prompt, a row, a few files); a few retries cover a
-# worker dying or the database blinking.
+# The phase's own steps are quick (a prompt, a row, a few files) and idempotent (prepare
+# only reads, a recording is keyed by its request, the output goes to fixed keys), so they
+# are local activities: this worker runs them within the workflow task, with no server
+# round trip before or after. A step that outlives its attempt is retried like any other
+# activity; a few retries cover a worker dying or the database blinking.
+STEP_TIMEOUT = timedelta(seconds=30)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+OUTPUT_FIELDS = {AgentPhase.CLARIFY: "questions", AgentPhase.SPEC: "spec", AgentPhase.PLAN: "plan"}
 
 
-@workflow.defn(name=AGENT_PHASE_WORKFLOW)
-class AgentPhaseWorkflow:
-    def __init__(self) -> None:
+class PhaseRun:
+    """One run of a phase, in the workflow that awaits it.
+
+    ``key`` is this run's own: its requests are recorded under it, so no other run of a
+    phase, in this workflow or another, records under the same keys. ``budget`` gives the
+    budget in force now (the project's, which ``raise_budget`` may change while the phase
+    runs); each request is checked against it just before it is sent."""
+
+    def __init__(self, input: AgentPhaseInput, key: str, budget: Callable[[], AgentBudget] | None = None) -> None:
+        self._input = input
+        self._key = key
+        self._budget = budget or (lambda: input.budget)
         self._requests: list[RequestUsage] = []  # every completed request, as recorded
         self._spent = Spend()  # the project's, with this phase's requests so far
 
-    @workflow.run
-    async def run(self, input: AgentPhaseInput) -> AgentPhaseResult:
+    async def run(self) -> AgentPhaseResult:
+        input = self._input
         phase = input.phase.value
         # The prompt carries the client's text as data; the spend is everything on record.
-        start: PhaseStart = await self._step(PREPARE_AGENT_PHASE, input, PhaseStart, f"prepare {phase}")
+        start: PhaseStart = await _step(PREPARE_AGENT_PHASE, input, PhaseStart, f"prepare {phase}")
         self._spent = start.spent
 
-        output, stopped = await self._converse(input, start.prompt)
+        output, stopped = await self._converse(start.prompt)
         if stopped is not None:
             return AgentPhaseResult(
                 status="budget_exceeded",
@@ -86,16 +111,16 @@ class AgentPhaseWorkflow:
         reproducibility = start.reproducibility.model_copy(
             update={"requests": requests, "models_answering": sorted({r.model for r in requests})}
         )
-        fields = {AgentPhase.CLARIFY: "questions", AgentPhase.SPEC: "spec", AgentPhase.PLAN: "plan"}
-        store = StoreOutputInput(request=input, reproducibility=reproducibility, **{fields[input.phase]: output})
-        stored: StoredOutput = await self._step(STORE_AGENT_OUTPUT, store, StoredOutput, f"store {phase}")
+        store = StoreOutputInput(request=input, reproducibility=reproducibility, **{OUTPUT_FIELDS[input.phase]: output})
+        stored: StoredOutput = await _step(STORE_AGENT_OUTPUT, store, StoredOutput, f"store {phase}")
         return AgentPhaseResult(
             status="completed", phase=input.phase, output=stored, requests=requests, spent=self._spent
         )
 
-    async def _converse(self, input: AgentPhaseInput, prompt: str) -> tuple[Any, BudgetExceeded | None]:
+    async def _converse(self, prompt: str) -> tuple[Any, BudgetExceeded | None]:
         """The agent's run, one model request at a time: the phase's output, or the budget
         that stopped it before a request."""
+        input = self._input
         agent = installed().for_phase(input.phase)
         problems = Problems()  # what the model was told its answers got wrong
         try:
@@ -105,11 +130,11 @@ class AgentPhaseWorkflow:
                         problems.note(node.request)
                         # Before each request: a budget already reached stops the phase here,
                         # so at most the request that crossed it went beyond.
-                        stopped = budget_exceeded(input.budget, self._spent)
+                        stopped = budget_exceeded(self._budget(), self._spent)
                         if stopped is not None:
                             return None, stopped
                     elif Agent.is_call_tools_node(node):
-                        await self._record(input, node.model_response)
+                        await self._record(node.model_response)
                 assert agent_run.result is not None
                 return agent_run.result.output, None
         except UnexpectedModelBehavior as exc:  # output retries exhausted
@@ -123,16 +148,23 @@ class AgentPhaseWorkflow:
                 type="AgentModelFailed",
                 non_retryable=True,
             ) from exc
+        except (AgentRunError, UserError) as exc:
+            # Anything else the agent's run gives up with fails the phase, and with it the
+            # project's run, which then stores its failed status (the integration's plugin
+            # would fail the workflow outright, status and all).
+            raise ApplicationError(
+                f"the {input.phase.value} phase failed: {exc}", type="AgentRunFailed", non_retryable=True
+            ) from exc
 
-    async def _record(self, input: AgentPhaseInput, response: Any) -> None:
-        """One completed request on record, under a key of its own (this run, its number)."""
-        info = workflow.info()
+    async def _record(self, response: Any) -> None:
+        """One completed request on record, under a key of its own (this run's, its number)."""
+        input = self._input
         number = len(self._requests) + 1
         usage = response.usage
-        recorded: RecordedRequest = await self._step(
+        recorded: RecordedRequest = await _step(
             RECORD_AGENT_REQUEST,
             RecordRequestInput(
-                key=f"{info.workflow_id}/{info.run_id}/{number}",
+                key=f"{self._key}/{number}",
                 project_id=input.project_id,
                 run_number=input.run_number,
                 phase=input.phase,
@@ -148,17 +180,28 @@ class AgentPhaseWorkflow:
                 responded_at=response.timestamp,
             ),
             RecordedRequest,
-            f"record request {number}",
+            f"record {input.phase.value} request {number}",
         )
         self._requests.append(recorded.usage)
         self._spent = recorded.spent
 
-    async def _step(self, name: str, arg: Any, result_type: type, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=STEP_RETRY,
-            summary=summary,
-        )
+
+async def _step(name: str, arg: Any, result_type: type, summary: str) -> Any:
+    return await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=STEP_TIMEOUT,
+        retry_policy=STEP_RETRY,
+        summary=summary,
+    )
+
+
+@workflow.defn(name=AGENT_PHASE_WORKFLOW)
+class AgentPhaseWorkflow:
+    """A phase as a workflow of its own, with the budget it was given."""
+
+    @workflow.run
+    async def run(self, input: AgentPhaseInput) -> AgentPhaseResult:
+        info = workflow.info()
+        return await PhaseRun(input, key=f"{info.workflow_id}/{info.run_id}").run()

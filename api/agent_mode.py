@@ -14,7 +14,7 @@ from api.validation import MAX_TEXT
 from engine.context import YES_NO
 from forgeflow.settings import Settings
 from store.models import Project
-from workflows.agent_types import AgentBudget, AgentMode
+from workflows.agent_types import AgentBudget, AgentMode, CodingAgentKind
 
 # The create fields of agent mode: no template variables, echoed in input_payload as sent.
 AGENT_FIELDS = ("agent", "prompt")
@@ -44,7 +44,11 @@ def unknown_model(model: str, available: str) -> ApiError:
 def agent_budget(budget: Budget | None) -> AgentBudget:
     if budget is None:
         return AgentBudget()
-    return AgentBudget(max_total_tokens=budget.max_total_tokens, max_cost_usd=budget.max_cost_usd)
+    return AgentBudget(
+        max_total_tokens=budget.max_total_tokens,
+        max_cost_usd=budget.max_cost_usd,
+        max_cost_usd_per_task=budget.max_cost_usd_per_task,
+    )
 
 
 def configured_model(settings: Settings) -> str:
@@ -64,10 +68,7 @@ def requested_agent_mode(body: ProjectCreate, settings: Settings) -> AgentMode |
             raise invalid_field("prompt", 'is the brief of agent mode: send it with "agent"')
         return None
     model = configured_model(settings)
-    if options.coding_agent is not None:
-        raise invalid_field(
-            "agent.coding_agent", "a coding agent is not available yet (agent mode part 2); leave it out or null"
-        )
+    coding_agent = chosen_coding_agent(options, settings)
     if options.model is not None and options.model != model:
         raise unknown_model(options.model, model)
     field, brief = "prompt", body.prompt
@@ -84,7 +85,30 @@ def requested_agent_mode(body: ProjectCreate, settings: Settings) -> AgentMode |
             f"Invalid value for {field}: a brief may have at most {limit} characters (FORGEFLOW_LLM_MAX_BRIEF_CHARS).",
             details={"field": field, "max_chars": limit},
         )
-    return AgentMode(brief=brief, model=model, budget=agent_budget(options.budget))
+    return AgentMode(brief=brief, model=model, budget=agent_budget(options.budget), coding_agent=coding_agent)
+
+
+def coding_agent_unavailable(kind: str, settings: Settings) -> ApiError:
+    available = sorted(settings.coding_agent_kinds)
+    return ApiError(
+        400,
+        "coding_agent_unavailable",
+        "validation",
+        f"Coding agent {kind!r} is not available here"
+        + (f"; this server's: {', '.join(available)}." if available else " (FORGEFLOW_CODING_AGENT is not set)."),
+        details={"field": "agent.coding_agent", "available": available},
+    )
+
+
+def chosen_coding_agent(options: AgentOptions, settings: Settings) -> CodingAgentKind | None:
+    """The kind that builds the plan: the one asked for, if the server allows it, else the
+    server's default (None: the template's modules, part 1)."""
+    if options.coding_agent is None:
+        return settings.coding_agent
+    if options.coding_agent not in settings.coding_agent_kinds or options.coding_agent == "builtin":
+        # The built-in agent (the model with file tools) is not built yet.
+        raise coding_agent_unavailable(options.coding_agent, settings)
+    return options.coding_agent
 
 
 def retried_agent_mode(project: Project, settings: Settings) -> AgentMode | None:

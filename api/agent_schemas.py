@@ -38,6 +38,7 @@ class TaskUsage(UsageCounts):
 class BudgetPublic(BaseModel):
     max_total_tokens: int | None = Field(description="null: no token limit")
     max_cost_usd: float | None = Field(description="null: no cost limit")
+    max_cost_usd_per_task: float | None = Field(default=None, description="null: no cap on one coding task")
 
 
 class UsagePublic(UsageCounts):

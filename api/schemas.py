@@ -72,11 +72,19 @@ class Budget(ClientText):
     max_cost_usd: float | None = Field(
         default=None, gt=0, le=MAX_BUDGET_USD, strict=True, allow_inf_nan=False, description="US dollars, in all"
     )
+    max_cost_usd_per_task: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_BUDGET_USD,
+        strict=True,
+        allow_inf_nan=False,
+        description="US dollars one coding agent may spend on one task (as it reports them)",
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> Budget:
-        if self.max_total_tokens is None and self.max_cost_usd is None:
-            raise ValueError("give max_total_tokens, max_cost_usd or both")
+        if self.max_total_tokens is None and self.max_cost_usd is None and self.max_cost_usd_per_task is None:
+            raise ValueError("give max_total_tokens, max_cost_usd, max_cost_usd_per_task or several")
         return self
 
 
@@ -89,7 +97,11 @@ class AgentOptions(ClientText):
         default=None, min_length=1, max_length=200, description="The configured model (FORGEFLOW_LLM_MODEL), if named"
     )
     budget: Budget | None = Field(default=None, description="None: no limit")
-    coding_agent: Any = Field(default=None, description="Reserved for agent mode part 2: null or absent")
+    coding_agent: Literal["builtin", "claude-code", "codex", "command"] | None = Field(
+        default=None,
+        description="Who builds the plan's tasks, each in its own git work tree: one of the kinds the server "
+        "allows (FORGEFLOW_CODING_AGENT, FORGEFLOW_CODING_AGENTS_ALLOWED); absent: the server's default",
+    )
 
 
 class ProjectCreate(ClientText):

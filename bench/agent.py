@@ -5,18 +5,30 @@ critical path is known: clarify, spec and plan make one request each, one after 
 The same run creates projects of one template both ways, alternately, through the same API
 and worker: what agent mode adds to a project's time, beyond the template path's own work,
 divided by the model's latency on that path. 1.00x: forgeflow adds nothing of its own; the
-target is <= 1.10x (the phases' child workflows, their prompt, record and store activities,
-and one more status write together cost at most a tenth of the model's time)."""
+target is <= 1.10x (each request's activity, the phases' prepare, record and store local
+activities, the workflow's own handling of each response, and the template's clarify and
+decompose steps the agent path takes one by one together cost at most a tenth of the
+model's time). ``python -m bench.agent`` measures this figure alone."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
-from typing import Any
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.figures import api_client, create, wait_ready
 from bench.stack import Stack, free_port, wait_for_port
+
+if TYPE_CHECKING:
+    from bench.runner import Config
 
 TEMPLATE = "empty"  # built in: the template path adds little, so the phases stand out
 REQUESTS_ON_PATH = 3  # clarify, spec, plan: one model request each, in sequence
@@ -67,4 +79,55 @@ async def agent_overhead(stack: Stack, key: str, *, runs: int, delay: float) -> 
         "agent_p50_s": round(agent_p50, 4),
         "agent_added_s": round(agent_p50 - template_p50, 4),
         "ratio": round((agent_p50 - template_p50) / model_s, 3),
+        "template_s": [round(s, 4) for s in template_s],
+        "agent_s": [round(s, 4) for s in agent_s],
     }
+
+
+async def run_agent(stack: Stack, config: Config) -> dict[str, Any]:
+    """This figure alone (``--only agent``): a Temporal server and a database, then the
+    agent worker, API and forgeflow-fake that ``agent_overhead`` starts for itself."""
+    from bench.runner import log
+
+    raw: dict[str, Any] = {"config": asdict(config)}
+    log(f"starting Temporal and a {config.db} database in {stack.run_dir}")
+    stack.start_temporal()
+    await asyncio.to_thread(stack.setup_database)
+    key, _owner_id = stack.create_key()
+    log(f"agent mode: {config.agent_runs} projects each way, the model {config.agent_model_delay_s} s a request")
+    raw["agent"] = await agent_overhead(stack, key, runs=config.agent_runs, delay=config.agent_model_delay_s)
+    return raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.agent [--runs N] [--delay S] [--db sqlite|postgresql]``: this figure
+    alone, on a snapshot of the tree, printed as JSON (nothing written to bench/results)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.agent", description=__doc__)
+    parser.add_argument("--runs", type=int, default=None, help="projects each way after the warm-up pair")
+    parser.add_argument("--delay", type=float, default=None, help="the model's latency per request, seconds")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    args = parser.parse_args(argv)
+    from bench.snapshot import take_snapshot
+
+    run_dir = Path(tempfile.mkdtemp(prefix="forgeflow-bench-agent-"))
+    stack = None
+    try:
+        source = take_snapshot(run_dir / "src")
+        sys.path.insert(0, str(source))
+        from bench.runner import Config
+
+        config = Config.for_mode(False, args.db)
+        config.agent_runs = args.runs if args.runs is not None else config.agent_runs
+        config.agent_model_delay_s = args.delay if args.delay is not None else config.agent_model_delay_s
+        stack = Stack(run_dir=run_dir, db_kind=args.db, src_dir=source)
+        raw = asyncio.run(run_agent(stack, config))
+    finally:
+        if stack is not None:
+            stack.stop_all()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    print(json.dumps(raw["agent"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

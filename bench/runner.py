@@ -46,6 +46,8 @@ class Config:
     reads_projects: int = 1000  # seeded for the uncached reads figure
     agent_runs: int = 5  # agent-mode projects (and as many template-mode ones), after a warm-up pair
     agent_model_delay_s: float = 1.0  # forgeflow-fake's latency per request
+    coding_runs: int = 3  # coding-agent projects of each shape (4-wide, chain), after a warm-up one
+    coding_agent_s: float = 2.0  # the fake coding agent's time per task
     warmup: int = 1  # e2e runs and API loads discarded before measuring
     max_parallel_tasks: int = 4
 
@@ -62,6 +64,8 @@ class Config:
                 reads_projects=50,
                 agent_runs=1,
                 agent_model_delay_s=0.1,
+                coding_runs=1,
+                coding_agent_s=0.2,
                 warmup=0,
             )
         return cls(db=db)

@@ -199,6 +199,28 @@ class Settings(BaseSettings):
     # The longest project description (and answer or feedback text) a prompt carries.
     llm_max_brief_chars: int = Field(default=8000, ge=100, le=100_000)
 
+    # Agent mode, part 2: the coding agent that builds each task of an agent's plan in its own
+    # git work tree, in the sandbox (agents/coding/). None: the template's modules are built.
+    # A project may name another kind only if it is listed in coding_agents_allowed.
+    coding_agent: Literal["builtin", "claude-code", "codex", "command"] | None = None
+    coding_agents_allowed: str = ""  # comma-separated kinds a create may choose besides the default
+    agent_command: str = ""  # "command": an argv template with {prompt_file}, {workdir}, {model}
+    agent_executable: str | None = None  # "claude-code"/"codex": the program (default: claude, codex)
+    agent_model: str | None = None
+    agent_timeout_seconds: float = Field(default=1800, gt=0)
+    agent_memory_mb: int = Field(default=4096, ge=256)
+    agent_network: bool = False  # the agent's own network access (its model API): off unless allowed
+    agent_pass_env: str = ""  # comma-separated names of variables the agent gets (its API key)
+    agent_read_only: str = ""  # os.pathsep-separated directories the agent may read (toolchains)
+    agent_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    agent_max_task_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+
+    @property
+    def coding_agent_kinds(self) -> frozenset[str]:
+        """The kinds a create may name: the default and the allowed ones."""
+        kinds = {k.strip() for k in self.coding_agents_allowed.split(",") if k.strip()}
+        return frozenset(kinds | ({self.coding_agent} if self.coding_agent else set()))
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

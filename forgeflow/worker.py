@@ -16,12 +16,14 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.assembly import AssemblyActivities
+from activities.coding import CodingActivities
 from activities.generation import GenerationActivities
 from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
 from activities.webhooks import WebhookActivities
 from agents.worker import agent_activities, agent_mode
 from engine.sandbox import MIB, Limits, SandboxConfig
+from forgeflow.coding import agent_sandbox, coding_agent_configs, describe
 from forgeflow.settings import Settings, get_settings
 from forgeflow.temporal import connect, metrics_runtime
 from store.artifact_stores import open_artifact_store
@@ -65,7 +67,23 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     generation.projection = assembly.projection = projection
     cipher = load_cipher(settings.secret_key, settings.data_dir)
     webhooks = WebhookActivities(db, cipher, allow_private=settings.webhook_allow_private)
+    coding = coding_agent_configs(settings)
+    if coding:
+        log.info("coding agents: %s", describe(coding))
+    builders = CodingActivities(
+        db,
+        coding,
+        artifacts,
+        agent_sandbox=agent_sandbox(settings, options["sandbox"]),
+        max_file_bytes=settings.agent_max_file_bytes,
+        max_task_bytes=settings.agent_max_task_bytes,
+        **options,
+    )
+    builders.recorder = generation.recorder
+    builders.projection = projection
     return [
+        builders.prepare_workspace,
+        builders.run_coding_task,
         projection.record_projection,
         webhooks.deliver_webhook,
         generation.clarify,

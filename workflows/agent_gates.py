@@ -1,12 +1,15 @@
 """Agent mode's way to the tasks: a model asks the questions, writes the spec and plans the
-work, each phase a child workflow (agents/workflow.py) whose model requests are activities
-of their own, so a crash never repeats a completed request. The gates are the template
-path's (workflows/gates.py): answers, then one review of the spec and plan together.
+work, each phase run here, in the project's workflow (agents/workflow.py, ``PhaseRun``,
+says why not as a child workflow), its model requests activities of their own, so a crash
+never repeats a completed request. The gates are the template path's (workflows/gates.py):
+answers, then one review of the spec and plan together.
 
-A budget that runs out stops the run at ``awaiting_budget``, everything before the phase
-kept, until the ``raise_budget`` update raises it (or the run is cancelled); the phase then
-runs again from its start. Until coding agents build the plan (part 2), the tasks are the
-template's modules and the agent's plan is reviewed and kept as documents (tasks.md)."""
+Each request is checked against the budget in force when it is sent, so a budget raised
+while a phase runs reaches that phase's next request. A budget that runs out stops the run
+at ``awaiting_budget``, everything before the phase kept, until the ``raise_budget`` update
+raises it (or the run is cancelled); the phase then runs again from its start. Until
+coding agents build the plan (part 2), the tasks are the template's modules and the
+agent's plan is reviewed and kept as documents (tasks.md)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,9 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agents.types import (
-        AGENT_PHASE_WORKFLOW,
-        AgentPhase,
-        AgentPhaseInput,
-        AgentPhaseResult,
-        ProjectBrief,
-        StoredOutput,
-        agent_phase_workflow_id,
-    )
-    from workflows.agent_types import AgentMode
+    from agents.budget import budget_exceeded
+    from agents.types import AgentPhase, AgentPhaseInput, AgentPhaseResult, ProjectBrief, Spend, StoredOutput
+    from workflows.agent_types import AgentBudget, AgentMode
     from workflows.gates import Gates
     from workflows.state import RunState
     from workflows.status import StatusWriter, spec_record
@@ -54,6 +50,8 @@ class AgentGates:
         self._writer = writer
         self._steps = steps
         self._gates = gates
+        self._plan: PlanResult | None = None  # the agent's plan of the latest spec version
+        self._phase_runs = 0  # phases run so far, again after a stop included: each records under its own key
 
     async def run(self) -> tuple[TemplateRequest, SpecResult, PlanResult]:
         # The template's own questions pin its version and say which answers are its variables.
@@ -65,6 +63,9 @@ class AgentGates:
         # Only the template's variables reach rendering; the model's own questions reach the spec.
         request.answers = {k: v for k, v in request.answers.items() if k in variables}
         spec = await self._gates.review(lambda: self._spec_and_plan(request, asked))
+        if self._agent.coding_agent is not None and self._plan is not None:
+            # Part 2: coding agents build the approved plan itself, on the template's files.
+            return request, spec, await self._gates.enter_tasks(self._plan)
         return request, spec, await self._gates.decompose(request)
 
     async def _spec_and_plan(self, request: TemplateRequest, asked: list[QuestionModel]) -> SpecResult:
@@ -81,6 +82,7 @@ class AgentGates:
             AgentPhase.PLAN, version=version, feedback=feedback, answers=dict(state.answers), spec_key=state.spec_key
         )
         assert planned.plan is not None and planned.spec is not None
+        self._plan = planned.plan  # the version under review: the one approval covers
         # One version: the four documents and the plan's, under one key, reviewed and exported together.
         spec = written.spec.model_copy(update={"digests": {**written.spec.digests, **planned.spec.digests}})
         record = spec_record(spec, request, feedback)
@@ -92,7 +94,7 @@ class AgentGates:
         return spec
 
     async def _phase(self, phase: AgentPhase, **fields: Any) -> StoredOutput:
-        """One phase as a child workflow; while the budget has run out, wait for a new one."""
+        """One phase; while the budget has run out, wait for a new one, then run it again."""
         inp, state = self._input, self._state
         brief = ProjectBrief(name=inp.name, slug=inp.slug, description=self._agent.brief)
         while True:
@@ -106,18 +108,36 @@ class AgentGates:
                 budget=state.budget,
                 **fields,
             )
-            result: AgentPhaseResult = await workflow.execute_child_workflow(
-                AGENT_PHASE_WORKFLOW,
-                phase_input,
-                id=agent_phase_workflow_id(phase_input),
-                result_type=AgentPhaseResult,
-                static_summary=f"agent {phase.value} of project {inp.project_id}",
-            )
+            result = await self._run(phase_input)
             state.spent = result.spent
             self._writer.show()
             if result.status == "completed" and result.output is not None:
                 return result.output
-            await self._wait_for_budget(phase, result)
+            # Stopped by the budget: the gate, unless the budget in force now covers what
+            # was spent (a raise handled after the phase's last check, in the same workflow
+            # task); then the phase runs again at once, with no stop at the gate.
+            if not self._covers(result.spent):
+                await self._wait_for_budget(phase, result)
+
+    async def _run(self, phase_input: AgentPhaseInput) -> AgentPhaseResult:
+        """The phase, here: each request checked against the run's budget as it is then."""
+        with workflow.unsafe.imports_passed_through():
+            # Pydantic AI, imported only by a run that reaches a phase (on a worker with a
+            # provider, which has imported it already).
+            from agents.workflow import PhaseRun
+
+        info = workflow.info()
+        self._phase_runs += 1
+        key = f"{info.workflow_id}/{info.run_id}/{self._phase_runs}-{phase_input.phase.value}"
+        return await PhaseRun(phase_input, key=key, budget=self._budget).run()
+
+    def _budget(self) -> AgentBudget:
+        """The run's budget as it is now (``raise_budget`` replaces it)."""
+        assert self._state.budget is not None
+        return self._state.budget
+
+    def _covers(self, spent: Spend) -> bool:
+        return budget_exceeded(self._budget(), spent) is None
 
     async def _wait_for_budget(self, phase: AgentPhase, result: AgentPhaseResult) -> None:
         state, writer = self._state, self._writer
@@ -134,7 +154,9 @@ class AgentGates:
         )
         state.error = exceeded.message  # shown while the run waits; cleared when it goes on
         await writer.transition(ProjectStatus.AWAITING_BUDGET, Phase.AWAITING_BUDGET, events=[stopped])
-        await workflow.wait_condition(lambda: state.budget_raised)
+        # The budget in force, not a flag alone: a raise accepted while this write was on its
+        # way (before the gate opened) lets the run go on too.
+        await workflow.wait_condition(lambda: state.budget_raised or self._covers(state.spent))
         state.budget_raised, state.error = False, ""
         assert state.budget is not None
         raised = writer.event("budget_raised", {"budget": state.budget.model_dump(mode="json")})

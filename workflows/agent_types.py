@@ -4,7 +4,11 @@ own types are in agents/types.py; these stay pydantic-only, so a workflow may im
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+CodingAgentKind = Literal["builtin", "claude-code", "codex", "command"]
 
 # No brief is ever longer (characters); the API refuses one over FORGEFLOW_LLM_MAX_BRIEF_CHARS.
 MAX_BRIEF_CHARS = 100_000
@@ -15,6 +19,8 @@ class AgentBudget(BaseModel):
 
     max_total_tokens: int | None = Field(default=None, ge=0)
     max_cost_usd: float | None = Field(default=None, ge=0)
+    # A coding agent's cap on one task (part 2), enforced from what the agent reports.
+    max_cost_usd_per_task: float | None = Field(default=None, ge=0)
 
 
 class AgentMode(BaseModel):
@@ -23,6 +29,9 @@ class AgentMode(BaseModel):
     brief: str = Field(default="", max_length=MAX_BRIEF_CHARS)
     model: str  # as configured on the workers (FORGEFLOW_LLM_MODEL), recorded with the project
     budget: AgentBudget = Field(default_factory=AgentBudget)
+    # Part 2: who builds the plan's tasks (agents/coding/): "builtin", "claude-code", "codex"
+    # or "command", as the workers are configured; None: the template's modules (part 1).
+    coding_agent: CodingAgentKind | None = None
 
 
 class BudgetUpdate(BaseModel):

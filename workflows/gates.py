@@ -66,8 +66,10 @@ class Gates:
 
     async def decompose(self, request: TemplateRequest) -> PlanResult:
         """The plan the tasks run, on record as the run enters the tasks phase."""
+        return await self.enter_tasks(await self._steps.decompose(request))
+
+    async def enter_tasks(self, plan: PlanResult) -> PlanResult:
         writer = self._writer
-        plan = await self._steps.decompose(request)
         events = [writer.event("plan_created", plan_created_payload(plan))]
         await writer.transition(ProjectStatus.GENERATING, Phase.TASKS, plan=plan, events=events)
         return plan

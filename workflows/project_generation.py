@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflo
 with workflow.unsafe.imports_passed_through():
     from workflows.agent_gates import AgentGates
     from workflows.agent_types import BudgetUpdate
+    from workflows.coding import CodingRunner
     from workflows.dag import DagFailed
     from workflows.failures import TASK_FAILED, GenerationFailed, describe
     from workflows.gates import Gates
@@ -56,6 +57,9 @@ class ProjectGenerationWorkflow:
         self._gates = Gates(input, self._state, self._writer, self._steps)
         # Agent mode: a model asks, writes the spec and plans, through the same gates.
         self._agent = AgentGates(input, self._state, self._writer, self._steps, self._gates) if input.agent else None
+        # Part 2: a coding agent builds the agent's plan, each task in its own work tree.
+        coding = input.agent is not None and input.agent.coding_agent is not None
+        self._coding = CodingRunner(input, self._state, self._writer) if coding else None
         # Pause and resume are stored as they are accepted, one at a time, in order.
         self._flag_lock = asyncio.Lock()
 
@@ -100,8 +104,13 @@ class ProjectGenerationWorkflow:
             request, spec, plan = await self._steps.prepare()
         state.tasks_total = len(plan.tasks)
         state.task_states = {t.id: "pending" for t in plan.tasks}
+        coding_base_key = None
         try:
-            bundles, commits = await self._tasks.run(request, plan.tasks)
+            if self._coding is not None:
+                workspace, bundles, commits = await self._coding.run(request, plan.tasks, spec)
+                coding_base_key = workspace.base_key
+            else:
+                bundles, commits = await self._tasks.run(request, plan.tasks)
         except DagFailed as exc:
             raise self._task_failed(exc.task_id, describe(exc.cause)) from exc
         except ChildWorkflowError as exc:
@@ -111,7 +120,13 @@ class ProjectGenerationWorkflow:
                 raise self._task_failed(failure["task_id"], failure["error"]) from exc
             raise
         assemble = AssembleInput(
-            request=request, plan=plan, bundles=bundles, commits=commits, spec=spec, base=self._input.base
+            request=request,
+            plan=plan,
+            bundles=bundles,
+            commits=commits,
+            spec=spec,
+            base=self._input.base,
+            coding_base_key=coding_base_key,
         )
         exported = await self._steps.verify_and_export(assemble)
         return exported.artifact

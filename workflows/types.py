@@ -323,6 +323,9 @@ class AssembleInput(BaseModel):
     # once the export is, so the API shows the project ready one workflow task sooner.
     record_last: ProjectionInput | None = None
     base: HistoryBase | None = None  # an update's: the history its render goes on top of
+    # Agent mode with a coding agent: the tasks' branches (``bundles``) merge into this
+    # history's main with git, instead of the template's modules into a history of their own.
+    coding_base_key: str | None = None
 
 
 class VerifyFinding(BaseModel):

@@ -1,20 +1,25 @@
 """Agent mode through the project workflow, on a real Temporal server, a real worker and
 forgeflow-fake over HTTP: the model's questions, answers, spec, feedback, a second version
-with a changed plan, approval, ready; and a budget that runs out, then is raised."""
+with a changed plan, approval, ready; a budget that runs out, then is raised; a budget
+raised while a phase runs; a phase that fails, failing the run with its own reason."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
 from agents.fake_llm import FakeLlm, Reply
 from store.artifacts import LocalArtifactStore
 from store.lifecycle import list_events, list_spec_versions
-from store.usage import project_spend
+from store.projects import get_project
+from store.usage import list_usage, project_spend
+from tests.agents.test_failures import NO_OPTIONS
+from tests.agents.test_worker_crash import until
 from tests.workflows.test_project_generation import start, wait_for_phase
 from workflows.agent_types import AgentBudget, AgentMode, BudgetUpdate
 from workflows.project_generation import ProjectGenerationWorkflow
@@ -141,3 +146,47 @@ async def test_budget_stop_then_raise_goes_on_from_the_phase(
         types = [e.type for e in list_events(session, project_id=project_id, after=0, limit=1000)]
     assert types.count("budget_exceeded") == 1 and "budget_raised" in types
     assert fake.count == 3  # clarify and spec were kept; only the plan ran after the raise
+
+
+async def test_a_budget_raised_while_a_phase_runs_reaches_its_next_request(
+    client, agent_worker, llm_settings, db, project_row, fake: FakeLlm
+):
+    key, project_id = project_row()
+    # clarify's first answer is slow, breaks the schema and crosses the budget (1,100 tokens
+    # of 1,000): the budget the run started with would refuse the retry it needs.
+    fake.script(Reply(arguments=NO_OPTIONS, usage=(1000, 100), delay=2.0))
+    handle = await start(client, llm_settings, project_id, key.owner, agent=agent_mode(max_total_tokens=1000))
+
+    await until(lambda: len(fake.received) == 1, "the first request")
+    await handle.execute_update(
+        ProjectGenerationWorkflow.raise_budget, BudgetUpdate(budget=AgentBudget(max_total_tokens=100_000))
+    )
+    result = await asyncio.wait_for(handle.result(), 60)  # never waits at awaiting_budget
+
+    assert result.status == ProjectStatus.READY
+    assert fake.count == 4  # clarify, its retry under the raised budget, spec, plan; nothing sent twice
+    with db.session() as session:
+        events = list_events(session, project_id=project_id, after=0, limit=1000)
+        usage = list_usage(session, project_id=project_id)
+    assert not [e for e in events if e.type == "budget_exceeded" or e.payload.get("status") == "awaiting_budget"]
+    assert [u.phase for u in usage] == ["clarify", "clarify", "spec", "plan"]
+    assert len({u.request_key for u in usage}) == 4
+
+
+async def test_a_failed_phase_fails_the_run_saying_why(
+    client, agent_worker, llm_settings, db, project_row, fake: FakeLlm
+):
+    key, project_id = project_row()
+    fake.script(*[Reply(arguments=NO_OPTIONS)] * (llm_settings.llm_output_retries + 1))
+    handle = await start(client, llm_settings, project_id, key.owner, agent=agent_mode())
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+
+    with db.session() as session:
+        project = get_project(session, project_id=project_id, owner_id=key.owner_id)
+        recorded = list_usage(session, project_id=project_id)
+    assert project.status == "failed"
+    # The phase's own reason, not that some workflow failed.
+    assert "clarify" in project.error_message
+    assert "a single_choice question needs 2 to 10 distinct options" in project.error_message
+    assert len(recorded) == llm_settings.llm_output_retries + 1  # every request on record

@@ -17,7 +17,7 @@ from store.keys import CreatedKey
 from store.projects import create_project
 
 MODEL = "test-model"
-NO_LIMITS = {"max_total_tokens": None, "max_cost_usd": None}
+NO_LIMITS = {"max_total_tokens": None, "max_cost_usd": None, "max_cost_usd_per_task": None}
 
 
 @pytest_asyncio.fixture

@@ -98,7 +98,11 @@ async def test_a_budget_already_spent_is_refused_naming_the_limit(http, db, agen
     response = await http.post(f"/projects/{project_id}/budget", json={"max_cost_usd": 0.5}, headers=auth)
     assert response.json()["error"]["details"]["field"] == "max_cost_usd", response.text
     # Nothing changed.
-    assert stored_budget(db, project_id) == {"max_total_tokens": 1000, "max_cost_usd": None}
+    assert stored_budget(db, project_id) == {
+        "max_total_tokens": 1000,
+        "max_cost_usd": None,
+        "max_cost_usd_per_task": None,
+    }
 
 
 async def test_unpriced_requests_exhaust_any_cost_budget(http, db, agent_row):
@@ -123,7 +127,11 @@ async def test_an_ended_project_keeps_its_budget(http, db, agent_row, status):
     )
     assert response.status_code == 409, response.text
     assert response.json()["error"]["details"]["current_status"] == status
-    assert stored_budget(db, project_id) == {"max_total_tokens": 1000, "max_cost_usd": None}
+    assert stored_budget(db, project_id) == {
+        "max_total_tokens": 1000,
+        "max_cost_usd": None,
+        "max_cost_usd_per_task": None,
+    }
 
 
 async def test_a_project_whose_run_is_gone_is_refused_and_keeps_its_budget(http, db, agent_row):
@@ -133,7 +141,11 @@ async def test_a_project_whose_run_is_gone_is_refused_and_keeps_its_budget(http,
         f"/projects/{project_id}/budget", json={"max_total_tokens": 9000}, headers={"X-API-Key": key.key}
     )
     assert response.status_code == 409, response.text
-    assert stored_budget(db, project_id) == {"max_total_tokens": 1000, "max_cost_usd": None}
+    assert stored_budget(db, project_id) == {
+        "max_total_tokens": 1000,
+        "max_cost_usd": None,
+        "max_cost_usd_per_task": None,
+    }
 
 
 async def test_another_owner_and_other_scopes(http, make_key, agent_row):

@@ -104,10 +104,16 @@ class TestWithAProvider:
         error = await refused(http, auth, body)
         assert error["details"]["field"] == "project_description" and error["details"]["max_chars"] == 100
 
-    @pytest.mark.parametrize("coding_agent", ["claude-code", {"name": "x"}, True, 0])
-    async def test_a_coding_agent_is_not_available_yet(self, http, auth, coding_agent):
+    @pytest.mark.parametrize("coding_agent", ["claude-code", "builtin", "command"])
+    async def test_a_coding_agent_the_server_has_none_of_is_refused(self, http, auth, coding_agent):
         error = await refused(http, auth, {**AGENT, "agent": {"coding_agent": coding_agent}})
-        assert error["details"]["field"] == "agent.coding_agent" and "part 2" in error["message"]
+        assert error["code"] == "coding_agent_unavailable" and error["details"]["available"] == []
+        assert error["details"]["field"] == "agent.coding_agent" and "FORGEFLOW_CODING_AGENT" in error["message"]
+
+    @pytest.mark.parametrize("coding_agent", ["rm -rf /", {"name": "x"}, True, 0, "Claude-Code"])
+    async def test_a_coding_agent_that_is_no_kind_is_refused(self, http, auth, coding_agent):
+        error = await refused(http, auth, {**AGENT, "agent": {"coding_agent": coding_agent}})
+        assert error["code"] == "invalid_payload" and error["details"]["field"] == "agent.coding_agent"
 
     @pytest.mark.parametrize(
         ("agent", "field"),
@@ -150,13 +156,18 @@ class TestWithAProvider:
         with db.session() as session:
             row = session.get(Project, project["id"])
             assert row is not None
-            assert row.agent == {"brief": body["prompt"], "model": MODEL, "budget": budget}
+            assert row.agent == {
+                "brief": body["prompt"],
+                "model": MODEL,
+                "budget": {**budget, "max_cost_usd_per_task": None},
+                "coding_agent": None,
+            }
         handle = client.get_workflow_handle(workflow_id_for(project["id"]))
         try:
             run = await run_input(client, project["id"])
             assert run.agent is not None
             assert (run.agent.brief, run.agent.model) == (body["prompt"], MODEL)
-            assert run.agent.budget.model_dump() == budget
+            assert run.agent.budget.model_dump() == {**budget, "max_cost_usd_per_task": None}
             # The template variables are the template's alone: no agent field among them.
             assert "prompt" not in run.answers and "agent" not in run.answers
         finally:
@@ -191,6 +202,10 @@ class TestWithAProvider:
             run = await run_input(client, project_id)
             assert run.trigger == "retry" and run.agent is not None
             assert (run.agent.brief, run.agent.model) == ("A lib.", MODEL)
-            assert run.agent.budget.model_dump() == {"max_total_tokens": 7000, "max_cost_usd": None}
+            assert run.agent.budget.model_dump() == {
+                "max_total_tokens": 7000,
+                "max_cost_usd": None,
+                "max_cost_usd_per_task": None,
+            }
         finally:
             await client.get_workflow_handle(workflow_id_for(project_id)).terminate("test over")

@@ -71,7 +71,7 @@ async def test_usage_totals_and_breakdowns(http, db, agent_row):
     # One request could not be priced: the cost is unknown, and the known part is given.
     assert {k: usage[k] for k in ZEROS} == counts(4, 500, 110, None, 1.0, unpriced=1)
     assert usage["unpriced_models"] == ["mystery"]
-    assert usage["budget"] == {"max_total_tokens": 10_000, "max_cost_usd": None}
+    assert usage["budget"] == {"max_total_tokens": 10_000, "max_cost_usd": None, "max_cost_usd_per_task": None}
     # Phases in the order they run.
     assert usage["by_phase"] == [
         {"phase": "clarify", **counts(1, 100, 20, 0.25, 0.25)},
@@ -92,7 +92,7 @@ async def test_a_project_without_usage_answers_zeros(http, project_row, agent_ro
     key, project_id = agent_row()
     usage = (await http.get(f"/projects/{project_id}/usage", headers={"X-API-Key": key.key})).json()
     assert {k: usage[k] for k in ZEROS} == ZEROS
-    assert usage["budget"] == {"max_total_tokens": None, "max_cost_usd": None}
+    assert usage["budget"] == {"max_total_tokens": None, "max_cost_usd": None, "max_cost_usd_per_task": None}
 
 
 @pytest.mark.parametrize("route", ["usage", "plan"])

@@ -1,0 +1,54 @@
+"""forgeflow's fake coding agent, for tests, benchmarks and a first look at agent mode
+offline, run as the ``command`` agent (FORGEFLOW_AGENT_COMMAND="python agents/fake_coder.py
+[--sleep S] {prompt_file} {workdir}"): it reads forgeflow's prompt file, finds its task's
+slug and globs in it, and writes ``<first scope dir>/<slug>.py`` and a line of that dir's
+``NOTES.md`` in the work tree, as a real agent would; its last line of output is the JSON
+forgeflow reads usage from (1,000 input and 200 output tokens, $0.01). It is no model and
+writes no real code. ``--sleep S``: work S seconds first (an agent's time, for benchmarks).
+Behaviours a test asks for by the task's slug: ``*-outside`` also writes outside its scope;
+``*-link`` makes a symbolic link out of the work tree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="forgeflow's fake coding agent (no model)")
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("prompt_file", type=Path)
+    parser.add_argument("workdir", type=Path)
+    args = parser.parse_args()
+    prompt_file, workdir = args.prompt_file, args.workdir
+    time.sleep(args.sleep)
+    prompt = prompt_file.read_text()
+    slug = re.search(r"^# Task \d+ of \d+: (\S+)$", prompt, re.M).group(1)  # type: ignore[union-attr]
+    globs = re.findall(r"^- `([^`]+)`$", prompt.split("## The files that must exist")[0], re.M)
+    folder = globs[0].split("*")[0].rstrip("/") or "."
+    target = workdir / folder
+    target.mkdir(parents=True, exist_ok=True)
+    (target / f"{slug.replace('-', '_')}.py").write_text(
+        f'"""Built by the fake coder for {slug}."""\n\nTASK = {slug!r}\n'
+    )
+    with (target / "NOTES.md").open("a") as notes:
+        notes.write(f"- {slug}: done\n")
+    if slug.endswith("-outside"):
+        (workdir / "elsewhere.txt").write_text("not mine to write\n")
+    if slug.endswith("-link"):
+        (target / "passwd").symlink_to("/etc/passwd")
+    print(f"working on {slug} in {folder}")
+    print(
+        json.dumps(
+            {"usage": {"input_tokens": 1000, "output_tokens": 200}, "cost_usd": 0.01, "summary": f"built {slug}"}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Coding agents' figures (issue 16): the parallel speed-up of a 4-wide plan, and
+forgeflow's own time per task beside the agent's.
+
+forgeflow-fake answers the questions and the spec at once and plans every project the same
+way (``--plan``); forgeflow's fake coding agent (agents/fake_coder.py) works a fixed time on
+each task in the real sandbox, and forgeflow does all it does for a real agent: a work tree
+from the dependencies' merged commit, the sandbox, the scope checks, the commit and its
+bundle, the task records, and the merge of every branch at the end.
+
+* **Speed-up**: the same four tasks, once independent (4-wide, ``max_parallel_tasks`` 4) and
+  once each depending on the one before (one after another); the figure is the second's
+  tasks phase over the first's (target >= 3.5x).
+* **Overhead per task**: in the chain, what the tasks phase takes beyond four times the
+  agent's time, per task, as a share of the agent's time (target <= 5 % of a 2-second task).
+  It counts everything forgeflow does between one agent's end and the next one's start,
+  and the workspace the first task starts from.
+
+The tasks phase is read from the run's Temporal history: from the workspace activity's
+scheduling to the last task activity's completion."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.agent import llm_env
+from bench.figures import api_client, create, wait_ready
+from bench.stack import Stack, free_port, wait_for_port
+from workflows import workflow_id_for
+from workflows.coding_types import PREPARE_WORKSPACE, RUN_CODING_TASK
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from bench.runner import Config
+
+TASKS = ("alpha", "beta", "gamma", "delta")
+
+
+def plan(*, chained: bool) -> dict[str, Any]:
+    return {
+        "tasks": [
+            {
+                "id": name,
+                "title": f"Build {name}",
+                "instructions": f"Write the {name} module.",
+                "path_scope": [f"{name}/**"],
+                "dependencies": [TASKS[n - 1]] if chained and n else [],
+            }
+            for n, name in enumerate(TASKS)
+        ]
+    }
+
+
+async def tasks_phase(client: Client, project_id: int) -> dict[str, float]:
+    """From the workspace's scheduling to the last task's completion, in the run's history
+    (the server's own timestamps, to the millisecond), and where that time went: inside
+    the task activities (the agent and forgeflow's work around it) and outside them."""
+    history = await client.get_workflow_handle(workflow_id_for(project_id)).fetch_history()
+    scheduled: dict[int, tuple[str, float]] = {}
+    started: dict[int, float] = {}
+    start = end = None
+    inside = 0.0
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp()
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+            if name == PREPARE_WORKSPACE and start is None:
+                start = at
+        elif event.HasField("activity_task_started_event_attributes"):
+            started[event.activity_task_started_event_attributes.scheduled_event_id] = at
+        elif event.HasField("activity_task_completed_event_attributes"):
+            done = event.activity_task_completed_event_attributes.scheduled_event_id
+            if scheduled.get(done, ("", 0.0))[0] == RUN_CODING_TASK:
+                end = at
+                inside += at - started.get(done, scheduled[done][1])
+    if start is None or end is None:
+        raise RuntimeError(f"project {project_id}: no coding tasks in its history")
+    return {"phase_s": end - start, "in_task_activities_s": inside}
+
+
+async def one_shape(stack: Stack, key: str, *, chained: bool, runs: int, agent_s: float) -> list[dict[str, float]]:
+    shape = "chain" if chained else "wide"
+    plan_file = stack.run_dir / f"plan-{shape}.json"
+    plan_file.write_text(json.dumps(plan(chained=chained)))
+    port = free_port()
+    fake = stack.start(
+        f"fake-llm-{shape}",
+        [sys.executable, "-m", "agents.fake_llm", "--port", str(port), "--plan", str(plan_file)],
+        port=port,
+    )
+    wait_for_port(port, fake)
+    src = stack.src_dir
+    coder = f"{sys.executable} {src / 'agents' / 'fake_coder.py'} --sleep {agent_s} {{prompt_file}} {{workdir}}"
+    queue = f"bench-coding-{shape}"
+    agent_env = {
+        "FORGEFLOW_CODING_AGENT": "command",
+        "FORGEFLOW_AGENT_COMMAND": coder,
+        "FORGEFLOW_AGENT_READ_ONLY": str(src),
+        "FORGEFLOW_MAX_PARALLEL_TASKS": "4",
+    }
+    env = stack.forgeflow_env(task_queue=queue) | llm_env(port) | agent_env
+    worker = stack.start(f"coding-worker-{shape}", [sys.executable, "-m", "forgeflow", "worker"], env)
+    api = stack.start_api(f"coding-api-{shape}", FORGEFLOW_TASK_QUEUE=queue, **llm_env(port), **agent_env)
+    wait_for_port(api.port or 0, api)
+    phases: list[dict[str, float]] = []
+    client = await stack.client()
+    try:
+        async with api_client(api.url, key) as http:
+            for n in range(runs + 1):  # the first warms the worker up and is not counted
+                body = {"project_name": f"Coding bench {shape} {n}", "template": "empty", "prompt": "Four modules."}
+                project_id = await create(http, {**body, "agent": {}})
+                await wait_ready(http, project_id)
+                if n:
+                    phases.append(await tasks_phase(client, project_id))
+    finally:
+        for proc in (api, worker, fake):
+            stack.stop(proc)
+    return phases
+
+
+async def coding_figures(stack: Stack, key: str, *, runs: int, agent_s: float) -> dict[str, Any]:
+    wide = await one_shape(stack, key, chained=False, runs=runs, agent_s=agent_s)
+    chain = await one_shape(stack, key, chained=True, runs=runs, agent_s=agent_s)
+    wide_p50 = statistics.median(p["phase_s"] for p in wide)
+    chain_p50 = statistics.median(p["phase_s"] for p in chain)
+    per_task = (chain_p50 - len(TASKS) * agent_s) / len(TASKS)
+    # Of that, inside the task activities (work tree, sandbox, commit, records) and outside.
+    inside = (statistics.median(p["in_task_activities_s"] for p in chain) - len(TASKS) * agent_s) / len(TASKS)
+    return {
+        "runs": runs,
+        "agent_s": agent_s,
+        "tasks": len(TASKS),
+        "wide_tasks_phase_p50_s": round(wide_p50, 3),
+        "chain_tasks_phase_p50_s": round(chain_p50, 3),
+        "speedup": round(chain_p50 / wide_p50, 3),
+        "overhead_per_task_s": round(per_task, 4),
+        "overhead_per_task_ratio": round(per_task / agent_s, 4),
+        "overhead_in_task_activity_s": round(inside, 4),
+        "wide_s": [round(p["phase_s"], 3) for p in wide],
+        "chain_s": [round(p["phase_s"], 3) for p in chain],
+    }
+
+
+async def run_coding(stack: Stack, config: Config) -> dict[str, Any]:
+    """This figure alone: a Temporal server and a database, then what coding_figures starts."""
+    from bench.runner import log
+
+    raw: dict[str, Any] = {"config": asdict(config)}
+    log(f"starting Temporal and a {config.db} database in {stack.run_dir}")
+    stack.start_temporal()
+    await asyncio.to_thread(stack.setup_database)
+    key, _owner_id = stack.create_key()
+    log(f"coding agents: {config.coding_runs} projects each shape, the agent {config.coding_agent_s} s a task")
+    raw["coding"] = await coding_figures(stack, key, runs=config.coding_runs, agent_s=config.coding_agent_s)
+    return raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.coding [--runs N] [--agent-seconds S] [--db sqlite|postgresql]``:
+    these figures alone, on a snapshot of the tree, printed as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench.coding", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="projects of each shape after a warm-up one")
+    parser.add_argument("--agent-seconds", type=float, default=2.0, help="the fake agent's time per task")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    args = parser.parse_args(argv)
+    from bench.snapshot import take_snapshot
+
+    run_dir = Path(tempfile.mkdtemp(prefix="forgeflow-bench-coding-"))
+    stack = None
+    try:
+        source = take_snapshot(run_dir / "src")
+        sys.path.insert(0, str(source))
+        from bench.runner import Config
+
+        config = Config.for_mode(False, args.db)
+        config.coding_runs, config.coding_agent_s = args.runs, args.agent_seconds
+        stack = Stack(run_dir=run_dir, db_kind=args.db, src_dir=source)
+        raw = asyncio.run(run_coding(stack, config))
+    finally:
+        if stack is not None:
+            stack.stop_all()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    print(json.dumps(raw["coding"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The worker's coding agents (agent mode, part 2): one configuration per kind a project
+may name (FORGEFLOW_CODING_AGENT and FORGEFLOW_CODING_AGENTS_ALLOWED), built from the
+settings, and the sandbox they run in: the hooks' sandbox with the agent's own limits,
+network switch and read-only toolchains."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agents.coding.config import AgentKind, CodingAgentConfig, check_available
+from engine.sandbox import MIB, SandboxConfig
+from forgeflow.settings import Settings
+
+log = logging.getLogger("forgeflow.worker")
+
+
+def coding_agent_configs(settings: Settings) -> dict[AgentKind, CodingAgentConfig]:
+    """Every kind this worker is configured for and can run; a kind whose program is not
+    here is left out with a warning (a task of it is retried until a worker that has it
+    takes it, within the task's time)."""
+    configs: dict[AgentKind, CodingAgentConfig] = {}
+    for name in sorted(settings.coding_agent_kinds):
+        kind = AgentKind(name)
+        if kind is AgentKind.BUILTIN:
+            continue  # run by the workflow itself, not built yet
+        data: dict[str, Any] = {
+            "kind": kind,
+            "model": settings.agent_model,
+            "timeout_seconds": settings.agent_timeout_seconds,
+            "memory_mb": settings.agent_memory_mb,
+            "network": settings.agent_network,
+            "pass_env": [n.strip() for n in settings.agent_pass_env.split(",") if n.strip()],
+        }
+        if kind is AgentKind.COMMAND:
+            data["executable"] = settings.agent_command
+        elif settings.agent_executable:
+            data["executable"] = [settings.agent_executable]
+        config = CodingAgentConfig.model_validate(data)
+        problem = check_available(config)
+        if problem is not None:
+            log.warning("coding agent %s unavailable on this worker: %s", kind, problem)
+            continue
+        configs[kind] = config
+    return configs
+
+
+def agent_sandbox(settings: Settings, base: SandboxConfig) -> SandboxConfig:
+    read_only = tuple(Path(p).resolve() for p in settings.agent_read_only.split(os.pathsep) if p.strip())
+    limits = replace(
+        base.limits,
+        timeout_seconds=settings.agent_timeout_seconds,
+        cpu_seconds=max(base.limits.cpu_seconds, int(settings.agent_timeout_seconds)),
+        memory_bytes=settings.agent_memory_mb * MIB,
+    )
+    return replace(base, limits=limits, network=settings.agent_network, read_only=base.read_only + read_only)
+
+
+def describe(configs: dict[AgentKind, CodingAgentConfig]) -> str:
+    return ", ".join(f"{kind}: {shlex.join(config.executable)}" for kind, config in configs.items()) or "none"

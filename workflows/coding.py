@@ -1,0 +1,119 @@
+"""Agent mode, part 2, in the workflow: the agent's plan built by a coding agent, one
+activity a task, each in its own git work tree started from its dependencies' merged
+commit. The DAG runner is the template path's (workflows.dag.run_dag): dependencies first,
+at most ``max_parallel_tasks`` at once, the first failure stopping the rest.
+
+A task activity takes as long as its agent does (minutes), so it heartbeats; a worker lost
+mid-task is noticed within the heartbeat timeout, and the retry starts from a clean work
+tree on any worker, since everything a task starts from is in the artifact store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.coding_types import (
+        PREPARE_WORKSPACE,
+        RUN_CODING_TASK,
+        CodingTaskInput,
+        CodingTaskResult,
+        TaskDependency,
+        Workspace,
+        WorkspaceInput,
+    )
+    from workflows.dag import run_dag
+    from workflows.state import RunState
+    from workflows.status import StatusWriter
+    from workflows.steps import ENGINE_RETRY, OUTAGE_PATIENCE
+    from workflows.types import ProjectGenerationInput, SpecResult, TaskDefinition, TaskResult, TemplateRequest
+
+# An agent that fails (its own error, a scope it broke) is worth one more clean try; one
+# that keeps failing fails the task. Lost workers and stores that are away are retried
+# within OUTAGE_PATIENCE like any step.
+AGENT_TASK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+# The longest one agent may work on one task, beyond its own time limit (the worker's setting).
+AGENT_TASK_TIMEOUT = timedelta(hours=2)
+
+
+class CodingRunner:
+    def __init__(self, input: ProjectGenerationInput, state: RunState, writer: StatusWriter) -> None:
+        self._input = input
+        self._state = state
+        self._writer = writer
+        self.results: dict[str, CodingTaskResult] = {}
+
+    async def run(
+        self, request: TemplateRequest, tasks: list[TaskDefinition], spec: SpecResult
+    ) -> tuple[Workspace, dict[str, str], dict[str, str]]:
+        """Every task of the plan: the workspace they started from, and the branch bundle
+        keys and commits by task id. A failed task raises DagFailed."""
+        workspace: Workspace = await workflow.execute_activity(
+            PREPARE_WORKSPACE,
+            WorkspaceInput(request=request, base=self._input.base),
+            result_type=Workspace,
+            start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=OUTAGE_PATIENCE,
+            retry_policy=ENGINE_RETRY,
+            summary="the work tree's start: scaffold or last main",
+        )
+        by_id = {t.id: t for t in tasks}
+        run_one = partial(self._run_task, request, spec, workspace, by_id)
+        results = await run_dag(tasks, self._input.max_parallel_tasks, run_one, lambda: not self._state.paused)
+        return (
+            workspace,
+            {k: v.bundle_key for k, v in results.items()},
+            {k: v.commit_sha for k, v in results.items()},
+        )
+
+    async def _run_task(
+        self,
+        request: TemplateRequest,
+        spec: SpecResult,
+        workspace: Workspace,
+        by_id: dict[str, TaskDefinition],
+        task: TaskDefinition,
+    ) -> TaskResult:
+        state, agent = self._state, self._input.agent
+        assert agent is not None
+        dependencies = [
+            TaskDependency(task_id=d, branch=self._branch(by_id[d]), bundle_key=self.results[d].result.bundle_key)
+            for d in sorted(task.dependencies, key=lambda d: by_id[d].sequence)
+        ]
+        state.task_states[task.id] = "running"
+        try:
+            done: CodingTaskResult = await workflow.execute_activity(
+                RUN_CODING_TASK,
+                CodingTaskInput(
+                    request=request,
+                    task=task,
+                    total_tasks=state.tasks_total,
+                    workspace=workspace,
+                    dependencies=dependencies,
+                    spec=spec,
+                    coding_agent=agent.coding_agent or "",
+                    model=None,  # the worker's agent model (FORGEFLOW_AGENT_MODEL): not the planner's
+                    max_cost_usd_per_task=agent.budget.max_cost_usd_per_task,
+                ),
+                result_type=CodingTaskResult,
+                start_to_close_timeout=AGENT_TASK_TIMEOUT,
+                heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
+                schedule_to_close_timeout=OUTAGE_PATIENCE + AGENT_TASK_TIMEOUT,
+                retry_policy=AGENT_TASK_RETRY,
+                summary=f"task {task.sequence}/{state.tasks_total}: {task.slug} (coding agent)",
+            )
+        except BaseException:
+            state.task_states[task.id] = "failed"
+            raise
+        self.results[task.id] = done
+        state.task_states[task.id] = "succeeded"
+        state.tasks_done += 1
+        workflow.set_current_details(self._writer.details())
+        return done.result
+
+    @staticmethod
+    def _branch(task: TaskDefinition) -> str:
+        return f"feat/task-{task.sequence:03d}-{task.slug}"
