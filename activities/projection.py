@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,7 +23,7 @@ from store.lifecycle import (
     update_tasks,
 )
 from store.projects import Projection, ProjectMissing, apply_projection, set_paused
-from workflows.types import RECORD_PROJECTION, ProjectionInput
+from workflows.types import RECORD_PROJECTION, ProjectionInput, TaskUpdate
 
 
 class ProjectionActivities:
@@ -128,9 +131,7 @@ class ProjectionActivities:
             run.bundle_key = input.commits.bundle_key
             run.head_commit, run.base_commit = input.commits.head, input.commits.base
         if input.task_updates:
-            changes = [
-                (c.task_id, {"status": c.status, "error": c.error, "finished_at": input.at}) for c in input.task_updates
-            ]
+            changes = [(c.task_id, _task_changes(c, input.at)) for c in input.task_updates]
             update_tasks(session, run_id=run.id, changes=changes)
         if input.close_tasks is not None:
             close_open_tasks(session, run_id=run.id, status=input.close_tasks, at=input.at)
@@ -145,3 +146,10 @@ class ProjectionActivities:
             events=[NewEvent(type=e.type, key=e.key, payload=e.payload, task_id=e.task_id) for e in input.events],
             at=input.at,
         )
+
+
+def _task_changes(update: TaskUpdate, at: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": update.status, "error": update.error, "finished_at": at}
+    if update.commit_sha is not None:  # a task kept from the run before
+        values.update(commit_sha=update.commit_sha, branch_name=update.branch, files=update.files or [])
+    return values

@@ -6,7 +6,8 @@ slug and globs in it, and writes ``<first scope dir>/<slug>.py`` and a line of t
 forgeflow reads usage from (1,000 input and 200 output tokens, $0.01). It is no model and
 writes no real code. ``--sleep S``: work S seconds first (an agent's time, for benchmarks).
 Behaviours a test asks for by the task's slug: ``*-outside`` also writes outside its scope;
-``*-link`` makes a symbolic link out of the work tree."""
+``*-link`` makes a symbolic link out of the work tree; ``*-flaky`` fails while the file
+``--fail-if`` names exists."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 def main() -> int:
     parser = argparse.ArgumentParser(description="forgeflow's fake coding agent (no model)")
     parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--fail-if", type=Path, help="fail a *-flaky task while this file exists")
     parser.add_argument("prompt_file", type=Path)
     parser.add_argument("workdir", type=Path)
     args = parser.parse_args()
@@ -30,6 +32,9 @@ def main() -> int:
     slug = re.search(r"^# Task \d+ of \d+: (\S+)$", prompt, re.M).group(1)  # type: ignore[union-attr]
     globs = re.findall(r"^- `([^`]+)`$", prompt.split("## The files that must exist")[0], re.M)
     folder = globs[0].split("*")[0].rstrip("/") or "."
+    if slug.endswith("-flaky") and args.fail_if is not None and args.fail_if.exists():
+        print(f"{slug}: failing, as {args.fail_if} says", file=sys.stderr)
+        return 3
     target = workdir / folder
     target.mkdir(parents=True, exist_ok=True)
     (target / f"{slug.replace('-', '_')}.py").write_text(

@@ -28,7 +28,7 @@ from engine.templates import load_template
 from forgeflow.settings import Settings
 from store.db import Database
 from store.lifecycle import list_spec_versions
-from store.models import Project
+from store.models import Project, SpecVersion
 from workflows import workflow_id_for
 from workflows.types import TERMINAL_STATUSES, AnswersUpdate, ProjectGenerationInput, StatusSnapshot
 
@@ -125,6 +125,7 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         versions = list_spec_versions(session, project_id=project.id)
     approved = [v for v in versions if v.approved_at is not None]
     spec = approved[-1] if approved else (versions[-1] if versions else None)
+    resumed = _resumed_version(project, spec if approved or not project.require_approval else None)
     payload = project.input_payload
     answers = (
         spec.answers
@@ -146,14 +147,24 @@ def _retry_input(db: Database, project: Project, settings: Settings, owner: str)
         # An approved spec is rebuilt as it was, with no new review; without one (rejected,
         # or never reviewed) the gate stays and the next review gets a new version.
         require_approval=project.require_approval and not approved,
-        approved_spec_version=spec.version if approved and spec else None,
+        approved_spec_version=spec.version if approved and spec else resumed,
         first_spec_version=(spec.version + 1) if spec and not approved else 1,
         feedback=list(spec.feedback) if spec else [],
         agent=retried_agent_mode(project, settings),
         # A failed or cancelled update is retried as the update it was: on top of the
         # history of the project's last ready run, which it left downloadable.
         base=update_base(project),
+        # Coding agents' run: the approved spec and plan as they were, its finished tasks kept.
+        resume_from_run=project.current_run if resumed is not None else None,
     )
+
+
+def _resumed_version(project: Project, spec: SpecVersion | None) -> int | None:
+    """The spec version a retry of a coding agents' run resumes from: the approved one (or,
+    with no approval gate, the last, approved as it was written), if it holds a plan."""
+    if not (project.agent or {}).get("coding_agent") or spec is None or "plan.json" not in spec.documents:
+        return None
+    return spec.version
 
 
 async def retry_project(

@@ -84,6 +84,7 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     return [
         builders.prepare_workspace,
         builders.run_coding_task,
+        builders.restore_checkpoint,
         projection.record_projection,
         webhooks.deliver_webhook,
         generation.clarify,

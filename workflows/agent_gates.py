@@ -13,6 +13,7 @@ agent's plan is reviewed and kept as documents (tasks.md)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -21,10 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from agents.budget import budget_exceeded
     from agents.types import AgentPhase, AgentPhaseInput, AgentPhaseResult, ProjectBrief, Spend, StoredOutput
     from workflows.agent_types import AgentBudget, AgentMode
+    from workflows.coding_types import RESTORE_CHECKPOINT, Checkpoint, CheckpointInput
     from workflows.gates import Gates
     from workflows.state import RunState
     from workflows.status import StatusWriter, spec_record
-    from workflows.steps import EngineSteps
+    from workflows.steps import ENGINE_RETRY, OUTAGE_PATIENCE, EngineSteps
     from workflows.types import (
         Phase,
         PlanResult,
@@ -67,6 +69,25 @@ class AgentGates:
             # Part 2: coding agents build the approved plan itself, on the template's files.
             return request, spec, await self._gates.enter_tasks(self._plan)
         return request, spec, await self._gates.decompose(request)
+
+    async def resume(self) -> tuple[TemplateRequest, SpecResult, PlanResult, Checkpoint]:
+        """A retry of a coding agents' run: no model is asked again. The approved spec and
+        plan are the run's as they were, and the tasks it finished are kept (their commits)."""
+        inp, state = self._input, self._state
+        assert inp.resume_from_run is not None and inp.approved_spec_version is not None
+        template = await self._steps.clarify()  # pins the template's version, as any run does
+        request = self._steps.request(template.template_digest)
+        checkpoint: Checkpoint = await workflow.execute_activity(
+            RESTORE_CHECKPOINT,
+            CheckpointInput(request=request, previous_run=inp.resume_from_run, spec_version=inp.approved_spec_version),
+            result_type=Checkpoint,
+            start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=OUTAGE_PATIENCE,
+            retry_policy=ENGINE_RETRY,
+            summary=f"resume run {inp.resume_from_run}: spec v{inp.approved_spec_version} and its finished tasks",
+        )
+        state.spec_version, state.spec_key = checkpoint.spec.version, checkpoint.spec.documents_key
+        return request, checkpoint.spec, await self._gates.enter_tasks(checkpoint.plan), checkpoint
 
     async def _spec_and_plan(self, request: TemplateRequest, asked: list[QuestionModel]) -> SpecResult:
         """The next spec version and the plan made from it, on record together."""

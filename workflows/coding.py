@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.coding_types import (
         PREPARE_WORKSPACE,
         RUN_CODING_TASK,
+        Checkpoint,
         CodingTaskInput,
         CodingTaskResult,
         TaskDependency,
@@ -29,7 +30,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import RunState
     from workflows.status import StatusWriter
     from workflows.steps import ENGINE_RETRY, OUTAGE_PATIENCE
-    from workflows.types import ProjectGenerationInput, SpecResult, TaskDefinition, TaskResult, TemplateRequest
+    from workflows.types import (
+        Phase,
+        ProjectGenerationInput,
+        ProjectStatus,
+        SpecResult,
+        TaskDefinition,
+        TaskResult,
+        TaskUpdate,
+        TemplateRequest,
+    )
 
 # An agent that fails (its own error, a scope it broke) is worth one more clean try; one
 # that keeps failing fails the task. Lost workers and stores that are away are retried
@@ -45,21 +55,23 @@ class CodingRunner:
         self._state = state
         self._writer = writer
         self.results: dict[str, CodingTaskResult] = {}
+        self._checkpoint: Checkpoint | None = None
+
+    def keep(self, checkpoint: Checkpoint) -> None:
+        """A retry: start from the retried run's workspace, its finished tasks kept."""
+        self._checkpoint = checkpoint
 
     async def run(
         self, request: TemplateRequest, tasks: list[TaskDefinition], spec: SpecResult
     ) -> tuple[Workspace, dict[str, str], dict[str, str]]:
         """Every task of the plan: the workspace they started from, and the branch bundle
         keys and commits by task id. A failed task raises DagFailed."""
-        workspace: Workspace = await workflow.execute_activity(
-            PREPARE_WORKSPACE,
-            WorkspaceInput(request=request, base=self._input.base),
-            result_type=Workspace,
-            start_to_close_timeout=timedelta(minutes=5),
-            schedule_to_close_timeout=OUTAGE_PATIENCE,
-            retry_policy=ENGINE_RETRY,
-            summary="the work tree's start: scaffold or last main",
-        )
+        kept = self._checkpoint
+        if kept is not None and kept.workspace is not None:
+            workspace = kept.workspace
+            await self._keep_done(tasks, kept)
+        else:
+            workspace = await self._prepare(request)
         by_id = {t.id: t for t in tasks}
         run_one = partial(self._run_task, request, spec, workspace, by_id)
         results = await run_dag(tasks, self._input.max_parallel_tasks, run_one, lambda: not self._state.paused)
@@ -69,6 +81,43 @@ class CodingRunner:
             {k: v.commit_sha for k, v in results.items()},
         )
 
+    async def _keep_done(self, tasks: list[TaskDefinition], kept: Checkpoint) -> None:
+        """The retried run's finished tasks, on record as this run's, with their commits."""
+        done = [t for t in tasks if t.id in kept.done]
+        for task in done:
+            self.results[task.id] = kept.done[task.id]
+            self._state.task_states[task.id] = "succeeded"
+        self._state.tasks_done += len(done)
+        updates = [
+            TaskUpdate(
+                task_id=t.id,
+                status="succeeded",
+                commit_sha=kept.done[t.id].result.commit_sha,
+                branch=kept.done[t.id].result.branch,
+                files=kept.done[t.id].result.files,
+            )
+            for t in done
+        ]
+        if updates:
+            kept_event = self._writer.event(
+                "tasks_kept", {"run": self._input.resume_from_run, "tasks": [t.id for t in done]}
+            )
+            await self._writer.transition(
+                ProjectStatus.GENERATING, Phase.TASKS, task_updates=updates, events=[kept_event]
+            )
+
+    async def _prepare(self, request: TemplateRequest) -> Workspace:
+        workspace: Workspace = await workflow.execute_activity(
+            PREPARE_WORKSPACE,
+            WorkspaceInput(request=request, base=self._input.base),
+            result_type=Workspace,
+            start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=OUTAGE_PATIENCE,
+            retry_policy=ENGINE_RETRY,
+            summary="the work tree's start: scaffold or last main",
+        )
+        return workspace
+
     async def _run_task(
         self,
         request: TemplateRequest,
@@ -77,6 +126,8 @@ class CodingRunner:
         by_id: dict[str, TaskDefinition],
         task: TaskDefinition,
     ) -> TaskResult:
+        if task.id in self.results:  # kept from the run a retry resumes
+            return self.results[task.id].result
         state, agent = self._state, self._input.agent
         assert agent is not None
         dependencies = [

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from workflows.types import SpecResult, TaskDefinition, TaskResult, TemplateRequest
+from workflows.types import PlanResult, SpecResult, TaskDefinition, TaskResult, TemplateRequest
 from workflows.update_types import HistoryBase
 
 PREPARE_WORKSPACE = "prepare_workspace"
 RUN_CODING_TASK = "run_coding_task"
+RESTORE_CHECKPOINT = "restore_checkpoint"
 
 
 class WorkspaceInput(BaseModel):
@@ -53,3 +54,20 @@ class CodingTaskResult(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+
+
+class CheckpointInput(BaseModel):
+    request: TemplateRequest  # the retry's: its run number, the template pinned
+    previous_run: int  # the run it retries
+    spec_version: int  # the approved version: its documents and its plan, as they were
+
+
+class Checkpoint(BaseModel):
+    """What a retry of a coding agents' run starts from: the approved spec and plan as they
+    were (no model is asked again), and every task the run it retries had finished, with
+    its commit, kept; the tasks left run from the same workspace."""
+
+    spec: SpecResult
+    plan: PlanResult
+    workspace: Workspace | None = None  # None: the retried run never made one
+    done: dict[str, CodingTaskResult] = Field(default_factory=dict)

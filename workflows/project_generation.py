@@ -96,7 +96,10 @@ class ProjectGenerationWorkflow:
     async def _generate(self) -> ArtifactRef:
         state, writer = self._state, self._writer
         writer.passing(Phase.CLARIFY, started=True)
-        if self._agent is not None:
+        if self._agent is not None and self._coding is not None and self._input.resume_from_run is not None:
+            request, spec, plan, checkpoint = await self._agent.resume()
+            self._coding.keep(checkpoint)
+        elif self._agent is not None:
             request, spec, plan = await self._agent.run()
         elif self._input.waits_for_answers or self._input.waits_for_approval:
             request, spec, plan = await self._gates.run()

@@ -102,6 +102,9 @@ class ProjectGenerationInput(BaseModel):
     # An update run (or the retry of one): its render is committed on top of this history,
     # and the project's last ready artifact stays downloadable until the run is ready.
     base: HistoryBase | None = None
+    # A retry of a coding agents' run: the approved spec and plan and the finished tasks of
+    # this run, kept (workflows.coding_types.Checkpoint).
+    resume_from_run: int | None = None
 
     @property
     def waits_for_answers(self) -> bool:
@@ -147,6 +150,10 @@ class TaskUpdate(BaseModel):
     task_id: str
     status: str
     error: str = ""
+    # A task a retry keeps from the run before (its commit, branch and files, as they were).
+    commit_sha: str | None = None
+    branch: str | None = None
+    files: list[str] | None = None
 
 
 class SpecRecord(BaseModel):

@@ -36,12 +36,16 @@ async def refused(http, auth, body: dict) -> dict:
 
 
 async def test_without_a_provider_agent_mode_is_refused_naming_the_missing_settings(http, auth, db):
+    def projects() -> int:  # in the whole database, which other tests share
+        with db.session() as session:
+            return session.query(Project).count()
+
+    before = projects()
     error = await refused(http, auth, AGENT)
     assert error["code"] == "agent_mode_unavailable"
     assert error["details"]["missing"] == MISSING and error["details"]["field"] == "agent"
     assert all(name in error["message"] for name in MISSING)
-    with db.session() as session:
-        assert session.query(Project).filter(Project.name == "Gadget Kit").count() == 0
+    assert projects() == before
     # A template-mode create is as it was.
     plain = await http.post("/projects", json={"project_name": "Plain", "template": "widget-lib"}, headers=auth)
     assert plain.status_code == 201, plain.text

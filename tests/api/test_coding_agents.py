@@ -19,6 +19,7 @@ import agents
 from agents.fake_llm import FakeLlm, Reply
 from tests.api.agent_support import with_provider
 from tests.api.test_quickstart import poll_until_done
+from tests.api.test_template_updates import run_ends
 
 FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
 
@@ -48,13 +49,21 @@ async def fake():
 
 
 @pytest.fixture
-def settings(settings, fake):
+def flaky_marker(tmp_path):
+    marker = tmp_path / "switches" / "fail-flaky"
+    marker.parent.mkdir()
+    return marker
+
+
+@pytest.fixture
+def settings(settings, fake, flaky_marker):
+    command = f"{sys.executable} {FAKE_CODER} --fail-if {flaky_marker} {{prompt_file}} {{workdir}}"
     return with_provider(
         settings,
         fake,
         coding_agent="command",
-        agent_command=f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}",
-        agent_read_only=str(FAKE_CODER.parent),
+        agent_command=command,
+        agent_read_only=f"{FAKE_CODER.parent}:{flaky_marker.parent}",
         agent_timeout_seconds=60,
     )
 
@@ -134,3 +143,36 @@ async def test_a_coding_agent_the_server_does_not_offer_is_refused(http, make_ke
     assert refused.json()["error"]["details"]["available"] == ["command"]
     hostile = await http.post("/projects", json={**body, "agent": {"coding_agent": "rm -rf /"}}, headers=auth)
     assert hostile.status_code == 400 and hostile.json()["error"]["details"]["field"].startswith("agent")
+
+
+async def test_a_retry_keeps_the_finished_tasks_and_asks_no_model_again(
+    http, worker, make_key, fake: FakeLlm, flaky_marker
+):
+    auth = {"X-API-Key": make_key().key}
+    flaky_marker.write_text("fail")
+    shape = plan(("api", "app/**", []), ("docs", "docs/**", []), ("glue-flaky", "tests/**", ["api", "docs"]))
+    fake.script(Reply(), Reply(), Reply(arguments=shape))
+    project_id = await create(http, auth)
+    failed = await poll_until_done(http, project_id, auth, timeout=120)
+    assert failed["status"] == "failed" and "glue-flaky" in failed["error_message"], failed
+    first = {t["id"]: t for t in (await http.get(f"/projects/{project_id}/runs/1/tasks", headers=auth)).json()["tasks"]}
+    assert first["glue-flaky"]["status"] == "failed" and first["api"]["status"] == "succeeded"
+    asked = fake.count
+
+    flaky_marker.unlink()
+    retried = await http.post(f"/projects/{project_id}/retry", headers=auth)
+    assert retried.status_code == 202 and retried.json()["run"] == 2, retried.text
+    ready = await run_ends(http, auth, project_id, 2)
+    assert ready["status"] == "ready", ready
+    assert fake.count == asked  # the approved spec and plan, as they were: no model request
+    second = {
+        t["id"]: t for t in (await http.get(f"/projects/{project_id}/runs/2/tasks", headers=auth)).json()["tasks"]
+    }
+    for kept in ("api", "docs"):  # the same commits: kept, not rebuilt
+        assert second[kept]["status"] == "succeeded" and second[kept]["attempts"] == 0
+        assert (second[kept]["commit_sha"], second[kept]["files"]) == (first[kept]["commit_sha"], first[kept]["files"])
+    assert second["glue-flaky"]["status"] == "succeeded" and second["glue-flaky"]["commit_sha"]
+    events = (await http.get(f"/projects/{project_id}/events", params={"type": "tasks_kept"}, headers=auth)).json()
+    assert [e["payload"] for e in events["events"]] == [{"run": 1, "tasks": ["api", "docs"]}]
+    with zipfile.ZipFile(io.BytesIO((await http.get(f"/projects/{project_id}/artifact", headers=auth)).content)) as zf:
+        assert {"task_board/app/api.py", "task_board/tests/glue_flaky.py"} <= set(zf.namelist())
