@@ -166,13 +166,15 @@ class CodingActivities(GenerationActivities):
             bundle_sha256=stored.sha256,
             branch=branch,
             commit_sha=committed.commit,
+            summary=run.summary[:2000],
+            risks=[risk[:500] for risk in run.risks[:20]],
         )
         return CodingTaskResult(
             result=result,
             deleted=committed.deleted,
             discarded=committed.discarded,
-            summary=run.summary[:2000],
-            risks=run.risks[:20],
+            summary=result.summary,
+            risks=result.risks,
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
             cost_usd=run.cost_usd,

@@ -154,7 +154,13 @@ class TaskRecorder:
                 type="task_succeeded",
                 key=f"task_succeeded:{base}",
                 task_id=task.id,
-                payload={"slug": task.slug, "branch": result.branch, "commit_sha": result.commit_sha},
+                payload={
+                    "slug": task.slug,
+                    "branch": result.branch,
+                    "commit_sha": result.commit_sha,
+                    # What a coding agent said it did and what it worries about (the run's summary).
+                    **({"summary": result.summary, "risks": result.risks} if result.summary or result.risks else {}),
+                },
             ),
         ]
         values = {

@@ -49,7 +49,12 @@ def main() -> int:
     print(f"working on {slug} in {folder}")
     print(
         json.dumps(
-            {"usage": {"input_tokens": 1000, "output_tokens": 200}, "cost_usd": 0.01, "summary": f"built {slug}"}
+            {
+                "usage": {"input_tokens": 1000, "output_tokens": 200},
+                "cost_usd": 0.01,
+                "summary": f"built {slug}",
+                "risks": [f"{slug}: untested (a fake agent wrote it)"],
+            }
         )
     )
     return 0

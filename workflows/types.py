@@ -279,6 +279,9 @@ class TaskResult(BaseModel):
     bundle_sha256: str
     branch: str
     commit_sha: str
+    # A coding agent's own account (agents/coding): its closing message and the risks it named.
+    summary: str = ""
+    risks: list[str] = Field(default_factory=list)
 
 
 class TaskPackInput(BaseModel):

@@ -1,5 +1,6 @@
-"""Template updates and run diffs: ``POST /projects/{id}/update`` starts an update run;
-``GET /runs/{n}/diff`` and ``/runs/{n}/files/{path}/diff`` serve what a run changed."""
+"""Template updates and what runs changed: ``POST /projects/{id}/update`` starts an update
+run; ``GET /runs/{n}/diff``, ``/runs/{n}/files/{path}/diff`` and ``/runs/{n}/summary`` serve
+what a run changed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from api.lifecycle_schemas import ActionResult
 from api.routes.files import clean_path, file_not_found
 from api.routes.runs import not_found
 from api.run_diff import DIFF_MEDIA_TYPE, diff_response, run_trees
+from api.run_summary import RunSummary, run_summary
 from api.update_service import UpdateIn, update_project
 from store.lifecycle import get_run
 
@@ -88,3 +90,16 @@ def read_run_file_diff(
     if not rel or (rel not in trees.base and rel not in trees.head):
         raise file_not_found(file_path)
     return diff_response(trees, only=rel)
+
+
+@router.get(
+    "/runs/{run_id}/summary", response_model=RunSummary, summary="What the run did: files, tasks, checks, usage"
+)
+def read_run_summary(
+    run_id: RunId, project: ReadableProject, session: SessionDep, artifacts: ArtifactsDep
+) -> RunSummary:
+    run = get_run(session, project_id=project.id, number=run_id)
+    if run is None:
+        raise not_found("run_not_found", "Run", run_id=run_id)
+    trees = run_trees(run=run, artifacts=artifacts) if run.bundle_key and run.head_commit else None
+    return run_summary(session=session, project_id=project.id, run=run, trees=trees)

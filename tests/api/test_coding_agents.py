@@ -122,6 +122,15 @@ async def test_a_coding_agent_builds_each_task_on_its_dependencies(http, worker,
     }
     assert abs(sum(v["cost_usd"] for v in by_task.values()) - 0.03) < 1e-9
 
+    summary = (await http.get(f"/projects/{project_id}/runs/1/summary", headers=auth)).json()
+    changed = {f["path"]: (f["status"], f["additions"]) for f in summary["changed_files"]}
+    assert changed["app/api.py"] == ("added", 3) and changed["README.md"][0] == "added"
+    assert {t["id"]: t["summary"] for t in summary["tasks"]} == {k: f"built {k}" for k in ("api", "docs", "glue")}
+    assert summary["risks"] == [f"{k}: untested (a fake agent wrote it)" for k in ("api", "docs", "glue")]
+    assert (
+        summary["usage"]["requests"] == 6 and summary["head_commit"] == git(clone, "rev-parse", "origin/main").strip()
+    )
+
 
 @pytest.mark.parametrize(("slug", "named"), [("api-outside", "elsewhere.txt"), ("api-link", "app/passwd")])
 async def test_an_agent_that_breaks_the_rules_fails_its_task_named(http, worker, make_key, fake: FakeLlm, slug, named):
