@@ -9,28 +9,24 @@ store, so a retried task starts from the same commit on any worker."""
 
 from __future__ import annotations
 
-import queue
-import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.base import base_message, permanent
-from activities.generation import GenerationActivities
+from activities.checkpoints import CheckpointActivities
+from activities.later import CLEANER
 from activities.task_records import until_stored
 from agents.coding.config import AgentKind, CodingAgentConfig
 from agents.coding.runners import run_coding_agent
 from agents.coding.types import AgentRun
 from agents.coding.worktree import base_bundle, finish_task, start_task
-from agents.plan_rules import to_plan_result
-from agents.schemas import PlanOutput
 from agents.task_prompt import SPEC_DOCUMENTS, task_prompt
 from engine import EngineError
 from engine.gitpack import read_bundle
@@ -38,29 +34,24 @@ from engine.outputs import template_files
 from engine.sandbox import SandboxConfig
 from engine.tree import FileData
 from store.db import Database
-from store.lifecycle import get_run, list_spec_versions, list_tasks
-from store.models import Project
 from store.projects import ProjectMissing
 from store.usage import NewUsage, record_usage
 from workflows.coding_types import (
     PREPARE_WORKSPACE,
-    RESTORE_CHECKPOINT,
     RUN_CODING_TASK,
-    Checkpoint,
-    CheckpointInput,
     CodingTaskInput,
     CodingTaskResult,
     Workspace,
     WorkspaceInput,
 )
-from workflows.types import SpecResult, TaskResult
+from workflows.types import TaskResult
 
 # Attempts an agent gets at one task before the task fails: its own errors (a crash, a
 # non-zero exit, a scope it broke) may go away in a clean work tree; beyond that they won't.
 AGENT_ATTEMPTS = 3
 
 
-class CodingActivities(GenerationActivities):
+class CodingActivities(CheckpointActivities):
     def __init__(
         self,
         db: Database,
@@ -77,10 +68,6 @@ class CodingActivities(GenerationActivities):
         self._agent_sandbox = agent_sandbox
         self._max_file_bytes = max_file_bytes
         self._max_task_bytes = max_task_bytes
-
-    def _read(self, key: str) -> bytes:
-        with self._artifacts.open(key) as stored:
-            return stored.read()
 
     @activity.defn(name=PREPARE_WORKSPACE)
     def prepare_workspace(self, input: WorkspaceInput) -> Workspace:
@@ -193,53 +180,6 @@ class CodingActivities(GenerationActivities):
         finally:
             CLEANER.remove(path)
 
-    @activity.defn(name=RESTORE_CHECKPOINT)
-    def restore_checkpoint(self, input: CheckpointInput) -> Checkpoint:
-        """The approved spec version's documents, stored again for this run, its plan, and
-        the tasks the retried run finished (their branches are still in the store)."""
-        request = input.request
-        with self._db.session() as session:
-            versions = list_spec_versions(session, project_id=request.project_id)
-            documents = next((dict(v.documents) for v in versions if v.version == input.spec_version), {})
-            project = session.get(Project, request.project_id)
-            slug = "" if project is None else project.slug
-            previous = get_run(session, project_id=request.project_id, number=input.previous_run)
-            finished = [
-                _Finished(t.key, t.slug, t.sequence, t.status, t.commit_sha, t.branch_name, list(t.files), t.definition)
-                for t in ([] if previous is None else list_tasks(session, run_id=previous.id))
-            ]
-        if not slug or "plan.json" not in documents:
-            raise permanent(f"spec version {input.spec_version} holds no plan to resume from", "NothingToResume")
-        prefix = f"{self._run_prefix(request)}/spec/v{input.spec_version}"
-        digests = {
-            name: self._artifacts.put_bytes(f"{prefix}/{name}", str(text).encode()).sha256
-            for name, text in sorted(documents.items())
-        }
-        plan = to_plan_result(PlanOutput.model_validate_json(documents["plan.json"]), root_name=slug)
-        spec = SpecResult(version=input.spec_version, documents_key=prefix, digests=digests)
-        checkpoint = Checkpoint(spec=spec, plan=plan)
-        old = f"projects/{request.project_id}/runs/{input.previous_run}"
-        if not self._artifacts.exists(f"{old}/base.bundle"):
-            return checkpoint  # the run never reached its tasks: nothing to keep
-        refs, _objects = read_bundle(self._read(f"{old}/base.bundle"))
-        checkpoint.workspace = Workspace(base_key=f"{old}/base.bundle", base_commit=dict(refs)["refs/heads/main"].hex())
-        planned = {t.id: t for t in plan.tasks}
-        for task in finished:
-            key = f"{old}/tasks/{task.sequence:03d}-{task.slug}.bundle"
-            same = task.key in planned and planned[task.key].model_dump(mode="json") == task.definition
-            if task.status != "succeeded" or not task.commit_sha or not same or not self._artifacts.exists(key):
-                continue
-            result = TaskResult(
-                task_id=task.key,
-                files=task.files,
-                bundle_key=key,
-                bundle_sha256="",
-                branch=task.branch or f"feat/task-{task.sequence:03d}-{task.slug}",
-                commit_sha=task.commit_sha,
-            )
-            checkpoint.done[task.key] = CodingTaskResult(result=result)
-        return checkpoint
-
     def _config(self, input: CodingTaskInput) -> CodingAgentConfig:
         try:
             agent = self._agents[AgentKind(input.coding_agent)]
@@ -284,42 +224,6 @@ class CodingActivities(GenerationActivities):
             until_stored(write)
         except ProjectMissing as exc:
             raise permanent(str(exc), "ProjectMissing") from exc
-
-
-class _Finished(NamedTuple):
-    """A task row of the retried run, read while its session is open."""
-
-    key: str
-    slug: str
-    sequence: int
-    status: str
-    commit_sha: str | None
-    branch: str | None
-    files: list[str]
-    definition: dict[str, Any]
-
-
-class _Cleaner:
-    """Deletes directories one after another on one daemon thread (started on first use)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Path] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def remove(self, path: Path) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="forgeflow-cleaner", daemon=True)
-                self._thread.start()
-        self._queue.put(path)
-
-    def _run(self) -> None:
-        while True:
-            shutil.rmtree(self._queue.get(), ignore_errors=True)
-
-
-CLEANER = _Cleaner()
 
 
 def _tick() -> None:

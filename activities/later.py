@@ -1,4 +1,5 @@
-"""Delayed calls for the whole worker process, on one thread.
+"""Delayed calls for the whole worker process, on one thread; and directories deleted on
+another (``CLEANER``), after the tasks that used them.
 
 Every task arms a call that records its start if it is still running a quarter of a second
 later, and almost every task calls it off by finishing first. A ``threading.Timer`` per task
@@ -11,9 +12,12 @@ import contextvars
 import heapq
 import itertools
 import logging
+import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger("forgeflow.activities")
 
@@ -97,3 +101,27 @@ class Deferred:
         with self._lock:
             self._taken = True
             return self._done
+
+
+class Cleaner:
+    """Deletes directories one after another on one daemon thread (started on first use)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def remove(self, path: Path) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="forgeflow-cleaner", daemon=True)
+                self._thread.start()
+        self._queue.put(path)
+
+    def _run(self) -> None:
+        while True:
+            shutil.rmtree(self._queue.get(), ignore_errors=True)
+
+
+# Work trees go here, to be deleted off the tasks' critical path (activities.coding).
+CLEANER = Cleaner()
