@@ -23,11 +23,13 @@ from activities.base import base_message, permanent
 from activities.checkpoints import CheckpointActivities
 from activities.later import CLEANER
 from activities.task_records import until_stored
+from agents.budget import spend_of
 from agents.coding.config import AgentKind, CodingAgentConfig
 from agents.coding.runners import run_coding_agent
 from agents.coding.types import AgentRun
 from agents.coding.worktree import base_bundle, finish_task, start_task
 from agents.task_prompt import SPEC_DOCUMENTS, task_prompt
+from agents.types import Spend
 from engine import EngineError
 from engine.gitpack import read_bundle
 from engine.outputs import template_files
@@ -35,7 +37,7 @@ from engine.sandbox import SandboxConfig
 from engine.tree import FileData
 from store.db import Database
 from store.projects import ProjectMissing
-from store.usage import NewUsage, record_usage
+from store.usage import NewUsage, project_spend, record_usage
 from workflows.coding_types import (
     PREPARE_WORKSPACE,
     RUN_CODING_TASK,
@@ -127,7 +129,7 @@ class CodingActivities(CheckpointActivities):
                 config=config, prompt=prompt, workdir=tree.work, sandbox=self._agent_sandbox, on_tick=_tick
             )
             # Spent is spent: the usage goes on record whether or not the task's result is kept.
-            self._record_usage(input, config, run, attempt)
+            spent = self._record_usage(input, config, run, attempt)
             if not run.ok:
                 message = f"task {task.slug}: the {config.kind} agent failed: {run.error}"
                 if attempt >= AGENT_ATTEMPTS:
@@ -165,6 +167,7 @@ class CodingActivities(CheckpointActivities):
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
             cost_usd=run.cost_usd,
+            spent=spent,
         )
 
     @contextmanager
@@ -199,9 +202,12 @@ class CodingActivities(CheckpointActivities):
                 documents[name] = self._read(f"{input.spec.documents_key}/{name}").decode("utf-8", "replace")
         return documents
 
-    def _record_usage(self, input: CodingTaskInput, config: CodingAgentConfig, run: AgentRun, attempt: int) -> None:
+    def _record_usage(
+        self, input: CodingTaskInput, config: CodingAgentConfig, run: AgentRun, attempt: int
+    ) -> Spend | None:
+        """Record the run's usage; the project's spend then, for the next task's budget check."""
         if not (run.input_tokens or run.output_tokens or run.cost_usd):
-            return  # an agent that reports nothing has nothing to record
+            return None  # an agent that reports nothing has nothing to record
         request = input.request
         row = NewUsage(
             key=f"task:{request.run_number}:{input.task.id}:{attempt}",
@@ -216,14 +222,18 @@ class CodingActivities(CheckpointActivities):
             cost_usd=run.cost_usd,
         )
 
+        spent: list[Spend] = []
+
         def write() -> None:
             with self._db.session(write_lock=True) as session:
                 record_usage(session, usage=row, at=datetime.now(UTC))
+                spent[:] = [spend_of(project_spend(session, project_id=request.project_id))]
 
         try:
             until_stored(write)
         except ProjectMissing as exc:
             raise permanent(str(exc), "ProjectMissing") from exc
+        return spent[0]
 
 
 def _tick() -> None:

@@ -9,6 +9,7 @@ tree on any worker, since everything a task starts from is in the artifact store
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from functools import partial
 
@@ -16,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from agents.budget import budget_exceeded
     from workflows.coding_types import (
         PREPARE_WORKSPACE,
         RUN_CODING_TASK,
@@ -55,6 +57,7 @@ class CodingRunner:
         self._state = state
         self._writer = writer
         self.results: dict[str, CodingTaskResult] = {}
+        self._budget_gate = asyncio.Lock()
         self._checkpoint: Checkpoint | None = None
 
     def keep(self, checkpoint: Checkpoint) -> None:
@@ -128,6 +131,7 @@ class CodingRunner:
     ) -> TaskResult:
         if task.id in self.results:  # kept from the run a retry resumes
             return self.results[task.id].result
+        await self._within_budget()
         state, agent = self._state, self._input.agent
         assert agent is not None
         dependencies = [
@@ -160,10 +164,42 @@ class CodingRunner:
             state.task_states[task.id] = "failed"
             raise
         self.results[task.id] = done
+        # Spend only grows: tasks that ran side by side report it in any order.
+        if done.spent is not None and done.spent.requests >= state.spent.requests:
+            state.spent = done.spent
         state.task_states[task.id] = "succeeded"
         state.tasks_done += 1
         workflow.set_current_details(self._writer.details())
         return done.result
+
+    async def _within_budget(self) -> None:
+        """Before a task starts: the project's budget (every run, phase and task together)
+        as the last finished task left it. Once it is used up, no task starts: the run waits
+        at ``awaiting_budget`` (running tasks finish, so at most the tasks already running go
+        beyond it) until the budget is raised, or the run is cancelled."""
+        async with self._budget_gate:  # tasks ready together wait behind one stop
+            state, writer = self._state, self._writer
+            while state.budget is not None:
+                exceeded = budget_exceeded(state.budget, state.spent)
+                if exceeded is None:
+                    return
+                payload = {
+                    "phase": "tasks",
+                    "limits": exceeded.limits,
+                    "message": exceeded.message,
+                    "spent": state.spent.model_dump(mode="json"),
+                }
+                state.error = exceeded.message
+                stopped = writer.event("budget_exceeded", payload)
+                await writer.transition(ProjectStatus.AWAITING_BUDGET, Phase.AWAITING_BUDGET, events=[stopped])
+                await workflow.wait_condition(lambda: state.budget_raised or self._covered())
+                state.budget_raised, state.error = False, ""
+                raised = writer.event("budget_raised", {"budget": state.budget.model_dump(mode="json")})
+                await writer.transition(ProjectStatus.GENERATING, Phase.TASKS, events=[raised])
+
+    def _covered(self) -> bool:
+        budget = self._state.budget
+        return budget is None or budget_exceeded(budget, self._state.spent) is None
 
     @staticmethod
     def _branch(task: TaskDefinition) -> str:

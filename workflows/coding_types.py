@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from agents.types import Spend
 from workflows.types import PlanResult, SpecResult, TaskDefinition, TaskResult, TemplateRequest
 from workflows.update_types import HistoryBase
 
@@ -54,6 +55,7 @@ class CodingTaskResult(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+    spent: Spend | None = None  # the project's spend on record once this task's usage was
 
 
 class CheckpointInput(BaseModel):

@@ -18,6 +18,7 @@ import pytest
 import agents
 from agents.fake_llm import FakeLlm, Reply
 from tests.api.agent_support import with_provider
+from tests.api.test_lifecycle import wait_for_status
 from tests.api.test_quickstart import poll_until_done
 from tests.api.test_template_updates import run_ends
 
@@ -185,3 +186,35 @@ async def test_a_retry_keeps_the_finished_tasks_and_asks_no_model_again(
     assert [e["payload"] for e in events["events"]] == [{"run": 1, "tasks": ["api", "docs"]}]
     with zipfile.ZipFile(io.BytesIO((await http.get(f"/projects/{project_id}/artifact", headers=auth)).content)) as zf:
         assert {"task_board/app/api.py", "task_board/tests/glue_flaky.py"} <= set(zf.namelist())
+
+
+async def test_the_budget_stops_new_tasks_and_a_raise_lets_them_go_on(http, worker, make_key, fake: FakeLlm):
+    auth = {"X-API-Key": make_key().key}
+    fake.script(Reply(), Reply(), Reply(arguments=THREE))
+    body = {"project_name": "Task Board", "template": "empty", "prompt": "A task board.", "agent": {}}
+    created = await http.post("/projects", json={**body, "require_approval": True}, headers=auth)
+    project_id = created.json()["project"]["id"]
+    await wait_for_status(http, project_id, auth, "awaiting_approval")
+    planned = (await http.get(f"/projects/{project_id}/usage", headers=auth)).json()["total_tokens"]
+    # Room for what the two independent tasks start with, not for the third after them.
+    tight = await http.post(f"/projects/{project_id}/budget", json={"max_total_tokens": planned + 1500}, headers=auth)
+    assert tight.status_code == 200, tight.text
+    await http.post(f"/projects/{project_id}/approve", json={}, headers=auth)
+    await wait_for_status(http, project_id, auth, "awaiting_budget")
+    stopped = await http.get(f"/projects/{project_id}/events", params={"type": "budget_exceeded"}, headers=auth)
+    (event,) = stopped.json()["events"]
+    assert event["payload"]["phase"] == "tasks" and event["payload"]["limits"] == ["max_total_tokens"]
+    tasks = {
+        t["id"]: t["status"]
+        for t in (await http.get(f"/projects/{project_id}/runs/1/tasks", headers=auth)).json()["tasks"]
+    }
+    assert tasks == {"api": "succeeded", "docs": "succeeded", "glue": "pending"}  # no task started past it
+
+    raised = await http.post(
+        f"/projects/{project_id}/budget", json={"max_total_tokens": planned + 10_000}, headers=auth
+    )
+    assert raised.status_code == 200, raised.text
+    done = await poll_until_done(http, project_id, auth, timeout=120)
+    assert done["status"] == "ready", done
+    usage = (await http.get(f"/projects/{project_id}/usage", headers=auth)).json()
+    assert usage["total_tokens"] == planned + 3 * 1200
