@@ -13,7 +13,9 @@ else; 404s are never cached, so a project created elsewhere is visible at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from sqlalchemy import Connection
@@ -21,10 +23,12 @@ from sqlalchemy import Connection
 from api.errors import project_not_found
 from api.memo import ExpiringCache
 from api.read_json import status_json
+from api.read_threads import DirectReads, ReadThreads
 from api.reads import ProjectReads
-from store.reads import project_status
+from store.reads import STATUS_COLUMNS, project_status, status_query
 
 MAX_ENTRIES = 10_000
+_STATUS_AT = [column.name for column in STATUS_COLUMNS].index("status")  # where a status row has it
 # Statuses the workflow leaves by itself, without a client's act: never kept.
 IN_MOTION = frozenset({"queued", "generating"})
 clock = time.monotonic
@@ -55,6 +59,9 @@ class StatusCache:
         # so its body is returned to its own poll but neither kept nor shared.
         self._writes = 0
         self._reads: dict[int, _Read] = {}
+        # The read without a thread hop (api.read_threads), where the reads have one.
+        threads = getattr(reads, "threads", None)
+        self._direct: DirectReads | None = threads.direct if isinstance(threads, ReadThreads) else None
 
     def cached(self, *, owner_id: int, project_id: int) -> bytes | None:
         """The body kept for this owner's project, if it is fresh."""
@@ -64,7 +71,7 @@ class StatusCache:
     async def body(self, *, owner_id: int, project_id: int) -> bytes:
         """The status as JSON, the bytes the route's response model would give (api.read_json)."""
         if self.ttl <= 0:  # no cache: nothing to keep, and no read to share
-            body, _ = await self.reads.run(self._read, owner_id, project_id)
+            body, _ = await self._fetch(owner_id, project_id)
             return body
         kept = self.cached(owner_id=owner_id, project_id=project_id)
         if kept is not None:
@@ -83,7 +90,7 @@ class StatusCache:
         reading = _Read(owner_id=owner_id, writes=self._writes)
         self._reads.setdefault(project_id, reading)
         try:
-            body, at_rest = await self.reads.run(self._read, owner_id, project_id)
+            body, at_rest = await self._fetch(owner_id, project_id)
             reading.body = body
         finally:
             if self._reads.get(project_id) is reading:
@@ -97,10 +104,19 @@ class StatusCache:
         self._writes += 1
         self._entries.pop(project_id)
 
+    async def _fetch(self, owner_id: int, project_id: int) -> tuple[bytes, bool]:
+        """The body, and whether the project is at rest (so the body may be kept)."""
+        if self._direct is None:
+            return await self.reads.run(self._read, owner_id, project_id)
+        row = await self._direct.one(*status_query(owner_id=owner_id, project_id=project_id))
+        return self._answer(row, project_id)
+
     @staticmethod
     def _read(conn: Connection, owner_id: int, project_id: int) -> tuple[bytes, bool]:
-        """The body, and whether the project is at rest (so the body may be kept)."""
-        row = project_status(conn, owner_id=owner_id, project_id=project_id)
+        return StatusCache._answer(project_status(conn, owner_id=owner_id, project_id=project_id), project_id)
+
+    @staticmethod
+    def _answer(row: Sequence[Any] | None, project_id: int) -> tuple[bytes, bool]:
         if row is None:
             raise project_not_found(project_id)
-        return status_json(row), row.status not in IN_MOTION
+        return status_json(row), row[_STATUS_AT] not in IN_MOTION

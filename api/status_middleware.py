@@ -5,13 +5,15 @@
   route's bounds), whose caller is known from memory (a trusted key with ``projects:read``,
   a hit left in its rate-limit lease), is answered here, without routing or dependencies:
   a status from the status cache when it holds a fresh body for that owner's project, else
-  from one read (one thread hop, api.reads), as the route would. Routing and solving the
-  route's dependencies and parameters cost about as much as the read itself (measured with
-  the cache off: ~45 % of the interpreter's time per poll, ~35 % per page). Anything else
-  goes to the route, which answers as it always does (and fills the status cache): a key
-  to authenticate or a lease to renew, other parameters or values to validate, and every
-  read that did not end in a body (no such project for this owner, a database error). The
-  request is counted once either way: the route finds it admitted already
+  from one read made from the loop (``api.read_threads.DirectReads``), as the route would; a
+  page from one read too, from the loop on PostgreSQL, in a read thread on SQLite, where the
+  loop would wait for a walk and a count that grow with the owner's projects. Routing and
+  solving the route's dependencies and parameters cost about as much as the read itself
+  (measured with the cache off: ~45 % of the interpreter's time per poll, ~35 % per page).
+  Anything else goes to the route, which answers as it always does (and fills the status
+  cache): a key to authenticate or a lease to renew, other parameters or values to validate,
+  and every read that did not end in a body (no such project for this owner, a database
+  error). The request is counted once either way: the route finds it admitted already
   (``api.ratelimit.admit``).
 * A write under ``/api/v1/projects/{id}`` (POST, PATCH, PUT, DELETE) drops that project's
   cached status before its response starts, so that the client never reads its own write
@@ -29,9 +31,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import MAX_ID, READ_SCOPE, read_api_key
 from api.observability import ANSWERED_ROUTE
 from api.ratelimit import MAX_KEY_LENGTH, Gatekeeper, admit
+from api.read_json import list_json
+from api.read_threads import DirectReads
 from api.reads import DEFAULT_PAGE, MAX_PAGE, ProjectReads
 from api.status_cache import StatusCache
 from store.keys import Identity
+from store.reads import page_query, page_total
 
 STATUS_ROUTE = "/api/v1/projects/{project_id}/status"
 LIST_ROUTE = "/api/v1/projects"
@@ -58,6 +63,18 @@ def plain_page(query: bytes) -> tuple[int, int] | None:
         given[name] = int(value)
     limit, offset = given.get(b"limit", DEFAULT_PAGE), given.get(b"offset", 0)
     return (limit, offset) if 1 <= limit <= MAX_PAGE and offset <= MAX_ID else None
+
+
+async def direct_page(direct: DirectReads, *, owner_id: int, limit: int, offset: int) -> bytes:
+    """A plain page's body (what ``ProjectReads.page`` answers for it) read without a thread
+    hop, where the database serves pages that way (api.read_threads.DirectReads)."""
+    statement, count, params = page_query(owner_id=owner_id, status=None, limit=limit, offset=offset)
+    rows = await direct.all(statement, params)
+    total = page_total(rows, offset)
+    if total is None:
+        counted = await direct.one(count, params)
+        total = int(counted[0]) if counted is not None else 0
+    return list_json(rows, total=total, limit=limit, offset=offset, status=None, q=None, sort=None, counts=None)
 
 
 def _path(scope: Scope) -> str:
@@ -134,9 +151,17 @@ class StatusCacheMiddleware:
         page = plain_page(scope["query_string"])
         if page is None or reads is None:
             return None
+        limit, offset = page
+        direct = reads.threads.direct
+        if direct is not None and direct.serves_pages:
+
+            async def read_direct(identity: Identity) -> bytes:
+                return await direct_page(direct, owner_id=identity.owner_id, limit=limit, offset=offset)
+
+            return LIST_ROUTE, {}, read_direct
 
         async def read(identity: Identity) -> bytes:
-            return await reads.page(owner_id=identity.owner_id, status=None, limit=page[0], offset=page[1])
+            return await reads.page(owner_id=identity.owner_id, status=None, limit=limit, offset=offset)
 
         return LIST_ROUTE, {}, read
 

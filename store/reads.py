@@ -1,7 +1,13 @@
 """Reads for the API's hottest paths, the status poll and the project list: Core
 statements on a connection, the columns the response shows as rows (no ORM objects, no
 session), and one statement a request (the list's total rides along as a subquery), on
-an engine of their own (``read_engine``)."""
+an engine of their own (``read_engine``). The statements and their parameters are also
+given alone (``status_query``, ``page_query``), for reads that execute them elsewhere
+(api.read_threads.DirectReads: from the event loop, on psycopg's asynchronous connections).
+
+The list's page and count read the index ``ix_projects_owner_list`` (owner_id, id,
+archived_at) alone: the owner's ids in order, their archived_at beside them (migration 0010).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ def read_engine(db: Database, connections: int) -> Engine:
     SQLite no BEGIN and ROLLBACK around it), and no ping when a connection is taken from
     the pool (a connection the server dropped fails its statement instead: the caller
     tries once more, see api.reads). A single statement sees one snapshot either way.
-    ``connections``: the pool's size, one for each thread that reads."""
+    ``connections``: one for each thread that reads; on SQLite one more, which the event
+    loop holds for the reads it makes itself (api.read_threads.DirectReads)."""
     url = make_url(db.url)
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
@@ -47,7 +54,7 @@ def read_engine(db: Database, connections: int) -> Engine:
         # Not store.db's engine, which begins a transaction on every connection for its
         # writers; the database's WAL mode is kept in its file.
         return create_engine(
-            url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT", pool_size=connections, max_overflow=0
+            url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT", pool_size=connections + 1, max_overflow=0
         )
     return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=connections, max_overflow=0)
 
@@ -119,9 +126,14 @@ _STATUS = select(*STATUS_COLUMNS).where(
 )
 
 
+def status_query(*, owner_id: int, project_id: int) -> tuple[Select[Any], dict[str, Any]]:
+    """project_status's statement and its parameters."""
+    return _STATUS, {"project_id": project_id, "owner_id": owner_id}
+
+
 def project_status(conn: Connection, *, owner_id: int, project_id: int) -> StatusRow | None:
     """The status columns of the owner's project; None if it is not theirs, or archived."""
-    return conn.execute(_STATUS, {"project_id": project_id, "owner_id": owner_id}).one_or_none()
+    return conn.execute(*status_query(owner_id=owner_id, project_id=project_id)).one_or_none()
 
 
 # The list's orders, each ended by the id so that pages never overlap or skip rows that tie.
@@ -178,6 +190,38 @@ def _count_statement(statuses: int, searched: bool) -> Select[int]:
     return select(func.count()).where(*_conditions(statuses, searched))
 
 
+def page_query(
+    *,
+    owner_id: int,
+    status: str | Sequence[str] | None,
+    limit: int,
+    offset: int,
+    q: str | None = None,
+    sort: str | None = None,
+) -> tuple[Select[Any], Select[int], dict[str, Any]]:
+    """project_page's statements, the page's and the count's (for a page that came back
+    empty), and their parameters."""
+    statuses = [status] if isinstance(status, str) else list(status or ())
+    shape = (min(len(statuses), 2), bool(q))
+    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit, "offset": offset}
+    if len(statuses) == 1:
+        params["status"] = statuses[0]
+    elif statuses:
+        params["statuses"] = statuses
+    if q:
+        # What SQLAlchemy's autoescape does to a literal: the escape character, % and _.
+        params["pattern"] = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return _page_statement(*shape, sort), _count_statement(*shape), params
+
+
+def page_total(rows: Sequence[Sequence[Any]], offset: int) -> int | None:
+    """The total a page's rows carry; None: the count must be read alone (a page past the
+    end, which has no row to carry it)."""
+    if rows:
+        return int(rows[0][-1])
+    return None if offset else 0
+
+
 def project_page(
     conn: Connection,
     *,
@@ -192,21 +236,10 @@ def project_page(
     ``sort`` says otherwise, and how many there are in all (archived ones not). ``status``:
     one or several; ``q``: a case-insensitive substring of the name or description, matched
     literally (``%`` and ``_`` escaped)."""
-    statuses = [status] if isinstance(status, str) else list(status or ())
-    shape = (min(len(statuses), 2), bool(q))
-    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit, "offset": offset}
-    if len(statuses) == 1:
-        params["status"] = statuses[0]
-    elif statuses:
-        params["statuses"] = statuses
-    if q:
-        # What SQLAlchemy's autoescape does to a literal: the escape character, % and _.
-        params["pattern"] = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    rows = conn.execute(_page_statement(*shape, sort), params).all()
-    if rows:
-        return rows, int(rows[0][-1])
-    # Past the end (or nothing at all): the count alone, which the empty page did not carry.
-    return rows, (conn.scalar(_count_statement(*shape), params) or 0) if offset else 0
+    page, count, params = page_query(owner_id=owner_id, status=status, limit=limit, offset=offset, q=q, sort=sort)
+    rows = conn.execute(page, params).all()
+    total = page_total(rows, offset)
+    return rows, total if total is not None else conn.scalar(count, params) or 0
 
 
 _STATUS_COUNTS = (
