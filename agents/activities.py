@@ -32,6 +32,7 @@ from agents.types import (
     RequestUsage,
     Spend,
     StoredOutput,
+    StoredPhaseOutput,
     StoreOutputInput,
 )
 from engine import EngineError
@@ -77,6 +78,25 @@ class AgentActivities(TemplateActivities):
     def record_agent_request(self, input: RecordRequestInput) -> RecordedRequest:
         """Price the request and store it with its ``agent_request_completed`` event. Keyed by
         the request: a retried activity stores nothing twice and answers the same."""
+        return self._record(input)
+
+    @activity.defn(name=STORE_AGENT_OUTPUT)
+    def store_agent_output(self, input: StoreOutputInput) -> StoredPhaseOutput:
+        """The request that gave the output on record first (as ``record_agent_request``
+        records it: a retry records it once), then the output, its reproducibility record
+        listing every request: one step a phase fewer than recording it on its own."""
+        reproducibility, recorded = input.reproducibility, None
+        if input.last_request is not None:
+            recorded = self._record(input.last_request)
+            requests = [*reproducibility.requests, recorded.usage]
+            reproducibility = reproducibility.model_copy(
+                update={"requests": requests, "models_answering": sorted({r.model for r in requests})}
+            )
+        return StoredPhaseOutput(output=self._store_output(input, reproducibility), last_request=recorded)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _record(self, input: RecordRequestInput) -> RecordedRequest:
         usage = ModelRequestUsage(
             input_tokens=input.input_tokens,
             output_tokens=input.output_tokens,
@@ -126,11 +146,10 @@ class AgentActivities(TemplateActivities):
         )
         return RecordedRequest(usage=recorded, spent=spent[0])
 
-    @activity.defn(name=STORE_AGENT_OUTPUT)
-    def store_agent_output(self, input: StoreOutputInput) -> StoredOutput:
+    def _store_output(self, input: StoreOutputInput, reproducibility: Reproducibility) -> StoredOutput:
         request = input.request
         base = self._run_prefix(self._request(request))
-        record = as_json(input.reproducibility.model_dump(mode="json")).encode()
+        record = as_json(reproducibility.model_dump(mode="json")).encode()
         if input.questions is not None:
             key = f"{base}/agent/clarify/questions.json"
             questions = as_questions(input.questions)
@@ -164,8 +183,6 @@ class AgentActivities(TemplateActivities):
             documents_of = SpecResult(version=request.version, documents_key=prefix, digests=digests)
             return StoredOutput(key=f"{prefix}/plan.json", plan=plan, spec=documents_of)
         raise permanent("no output to store", "InvalidInput")
-
-    # --- helpers ---------------------------------------------------------------------------
 
     def _request(self, input: AgentPhaseInput) -> TemplateRequest:
         """The template path's request: the answers that are the template's variables (the

@@ -125,7 +125,9 @@ class PhaseStart(BaseModel):
 
 class StoreOutputInput(BaseModel):
     request: AgentPhaseInput
-    reproducibility: Reproducibility
+    reproducibility: Reproducibility  # with the requests on record before the last
+    # The request that gave the output, recorded by the same step before the output is stored.
+    last_request: RecordRequestInput | None = None
     # The phase's own output, one of the three.
     questions: ClarifyOutput | None = None
     spec: SpecOutput | None = None
@@ -137,6 +139,11 @@ class StoredOutput(BaseModel):
     questions: list[QuestionModel] | None = None
     spec: SpecResult | None = None
     plan: PlanResult | None = None
+
+
+class StoredPhaseOutput(BaseModel):
+    output: StoredOutput
+    last_request: RecordedRequest | None = None  # StoreOutputInput.last_request, on record
 
 
 class BudgetExceeded(BaseModel):

@@ -7,9 +7,11 @@ budget check before each request, usage recorded after each -> store the output.
 
 How each request is observed. The run is driven with ``agent.iter()``: the workflow sees
 every node, so before each model request (a ``ModelRequestNode``) it checks the budget on
-what is on record and can simply stop there, and after each response (the next
-``CallToolsNode`` carries it) it records that request's usage at once, through an
-idempotent activity that also emits ``agent_request_completed``. The alternatives lose
+what is on record and can simply stop there, and each response (the next
+``CallToolsNode`` carries it) has its usage recorded, through an idempotent activity that
+also emits ``agent_request_completed``, before anything else is sent: just before the
+next request's budget check, or, for the response that gives the output, by the step that
+stores the output (one step a phase fewer), or before the phase fails. The alternatives lose
 something: ``UsageLimits`` (``total_tokens_limit``, ``cost_limit``) raise from inside the
 run, so the run's messages and per-request usage are gone with it, and a request it cannot
 price only draws a warning, never a stop; capability hooks (``before_model_request`` /
@@ -60,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         RecordRequestInput,
         RequestUsage,
         Spend,
-        StoredOutput,
+        StoredPhaseOutput,
         StoreOutputInput,
     )
 
@@ -88,6 +90,7 @@ class PhaseRun:
         self._budget = budget or (lambda: input.budget)
         self._requests: list[RequestUsage] = []  # every completed request, as recorded
         self._spent = Spend()  # the project's, with this phase's requests so far
+        self._unrecorded: Any = None  # the last response, until its usage is on record
 
     async def run(self) -> AgentPhaseResult:
         input = self._input
@@ -106,82 +109,95 @@ class PhaseRun:
                 spent=self._spent,
             )
 
-        # The output, stored where the template path stores its own, with what produced it.
-        requests = self._requests
+        # The output, stored where the template path stores its own, with what produced it;
+        # the request that gave it goes on record in the same step.
+        requests = list(self._requests)
         reproducibility = start.reproducibility.model_copy(
             update={"requests": requests, "models_answering": sorted({r.model for r in requests})}
         )
-        store = StoreOutputInput(request=input, reproducibility=reproducibility, **{OUTPUT_FIELDS[input.phase]: output})
-        stored: StoredOutput = await _step(STORE_AGENT_OUTPUT, store, StoredOutput, f"store {phase}")
+        last, self._unrecorded = self._unrecorded, None
+        store = StoreOutputInput(
+            request=input,
+            reproducibility=reproducibility,
+            last_request=self._usage_of(last) if last is not None else None,
+            **{OUTPUT_FIELDS[input.phase]: output},
+        )
+        stored: StoredPhaseOutput = await _step(STORE_AGENT_OUTPUT, store, StoredPhaseOutput, f"store {phase}")
+        if stored.last_request is not None:
+            self._took(stored.last_request)
         return AgentPhaseResult(
-            status="completed", phase=input.phase, output=stored, requests=requests, spent=self._spent
+            status="completed", phase=input.phase, output=stored.output, requests=self._requests, spent=self._spent
         )
 
     async def _converse(self, prompt: str) -> tuple[Any, BudgetExceeded | None]:
         """The agent's run, one model request at a time: the phase's output, or the budget
         that stopped it before a request."""
-        input = self._input
-        agent = installed().for_phase(input.phase)
+        agent = installed().for_phase(self._input.phase)
         problems = Problems()  # what the model was told its answers got wrong
         try:
             async with agent.iter(prompt) as agent_run:
                 async for node in agent_run:
                     if Agent.is_model_request_node(node):
                         problems.note(node.request)
+                        await self._record_unrecorded()
                         # Before each request: a budget already reached stops the phase here,
                         # so at most the request that crossed it went beyond.
                         stopped = budget_exceeded(self._budget(), self._spent)
                         if stopped is not None:
                             return None, stopped
                     elif Agent.is_call_tools_node(node):
-                        await self._record(node.model_response)
+                        self._unrecorded = node.model_response
                 assert agent_run.result is not None
                 return agent_run.result.output, None
-        except UnexpectedModelBehavior as exc:  # output retries exhausted
-            problems.failed(exc)
-            raise ApplicationError(
-                problems.summary(input.phase.value, exc), type="AgentOutputInvalid", non_retryable=True
-            ) from exc
-        except ModelAPIError as exc:  # Temporal retried the request as far as the policy allows
-            raise ApplicationError(
-                f"the model request of the {input.phase.value} phase failed: {exc}",
-                type="AgentModelFailed",
-                non_retryable=True,
-            ) from exc
         except (AgentRunError, UserError) as exc:
-            # Anything else the agent's run gives up with fails the phase, and with it the
-            # project's run, which then stores its failed status (the integration's plugin
-            # would fail the workflow outright, status and all).
-            raise ApplicationError(
-                f"the {input.phase.value} phase failed: {exc}", type="AgentRunFailed", non_retryable=True
-            ) from exc
+            await self._record_unrecorded()  # an answer the run then gave up on was still paid for
+            raise self._failure(exc, problems) from exc
 
-    async def _record(self, response: Any) -> None:
-        """One completed request on record, under a key of its own (this run's, its number)."""
-        input = self._input
-        number = len(self._requests) + 1
-        usage = response.usage
+    def _failure(self, exc: AgentRunError | UserError, problems: Problems) -> ApplicationError:
+        """What the phase fails with: each a non-retryable error of the project's run, which
+        then stores its failed status with the message (Pydantic AI's plugin would fail the
+        workflow outright, status and all)."""
+        phase = self._input.phase.value
+        if isinstance(exc, UnexpectedModelBehavior):  # output retries exhausted
+            problems.failed(exc)
+            return ApplicationError(problems.summary(phase, exc), type="AgentOutputInvalid", non_retryable=True)
+        if isinstance(exc, ModelAPIError):  # Temporal retried the request as far as the policy allows
+            message = f"the model request of the {phase} phase failed: {exc}"
+            return ApplicationError(message, type="AgentModelFailed", non_retryable=True)
+        return ApplicationError(f"the {phase} phase failed: {exc}", type="AgentRunFailed", non_retryable=True)
+
+    async def _record_unrecorded(self) -> None:
+        """The last response's usage on record, under a key of its own (this run's, its number)."""
+        if self._unrecorded is None:
+            return
+        usage = self._usage_of(self._unrecorded)
         recorded: RecordedRequest = await _step(
-            RECORD_AGENT_REQUEST,
-            RecordRequestInput(
-                key=f"{self._key}/{number}",
-                project_id=input.project_id,
-                run_number=input.run_number,
-                phase=input.phase,
-                task_id=input.task_id,
-                number=number,
-                model=response.model_name or installed().config.model,
-                provider=response.provider_name,
-                provider_url=response.provider_url,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                responded_at=response.timestamp,
-            ),
-            RecordedRequest,
-            f"record {input.phase.value} request {number}",
+            RECORD_AGENT_REQUEST, usage, RecordedRequest, f"record {usage.phase.value} request {usage.number}"
         )
+        self._unrecorded = None
+        self._took(recorded)
+
+    def _usage_of(self, response: Any) -> RecordRequestInput:
+        input, usage = self._input, response.usage
+        number = len(self._requests) + 1
+        return RecordRequestInput(
+            key=f"{self._key}/{number}",
+            project_id=input.project_id,
+            run_number=input.run_number,
+            phase=input.phase,
+            task_id=input.task_id,
+            number=number,
+            model=response.model_name or installed().config.model,
+            provider=response.provider_name,
+            provider_url=response.provider_url,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            responded_at=response.timestamp,
+        )
+
+    def _took(self, recorded: RecordedRequest) -> None:
         self._requests.append(recorded.usage)
         self._spent = recorded.spent
 

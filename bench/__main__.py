@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--db sqlite|postgresql] [--only reads] [--strict]``: see
+"""``python -m bench [--quick] [--db sqlite|postgresql] [--only reads|agent|coding] [--strict]``: see
 bench/__init__.py and BENCHMARKS.md."""
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--output", type=Path, default=report.RESULTS_DIR / "latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, databases)")
-    parser.add_argument("--only", choices=("reads",), help="only this figure (reads: the uncached reads, figure 6)")
+    parser.add_argument(
+        "--only",
+        choices=("reads", "agent", "coding"),
+        help="only this figure (reads: the uncached reads; agent: agent mode's overhead; coding: coding agents')",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed (default: report it)")
     parser.add_argument("--e2e-runs", type=int)
     parser.add_argument("--throughput-projects", type=int)
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         # Everything from here on imports forgeflow from a snapshot of the tree.
         source = take_snapshot(run_dir / "src")
         sys.path.insert(0, str(source))
+        from bench.agent import run_agent
+        from bench.coding import run_coding
         from bench.runner import Config, log, run, run_reads
         from bench.stack import Stack
 
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
         stack = Stack(run_dir=run_dir, db_kind=args.db, src_dir=source)
-        raw = asyncio.run(run_reads(stack, config) if args.only == "reads" else run(stack, config))
+        figure = {"reads": run_reads, "agent": run_agent, "coding": run_coding}.get(args.only or "", run)
+        raw = asyncio.run(figure(stack, config))
         failed = False
     finally:
         if stack is not None:

@@ -16,6 +16,7 @@ from temporalio.converter import DataConverter
 from bench import baselines, figures
 from bench.agent import agent_overhead
 from bench.apiload import api_figure
+from bench.coding import coding_figures
 from bench.fanout_template import TEMPLATE_ID as FANOUT
 from bench.fanout_template import write_fanout_template
 from bench.reads import reads_figure
@@ -197,6 +198,8 @@ async def run(stack: Stack, config: Config) -> dict[str, Any]:
             stack.stop(proc)
         log(f"agent mode: {config.agent_runs} projects each way, the model {config.agent_model_delay_s} s a request")
         raw["agent"] = await agent_overhead(stack, key, runs=config.agent_runs, delay=config.agent_model_delay_s)
+        log(f"coding agents: {config.coding_runs} projects each shape, the agent {config.coding_agent_s} s a task")
+        raw["coding"] = await coding_figures(stack, key, runs=config.coding_runs, agent_s=config.coding_agent_s)
         log(f"API: status and list at 50 connections, {config.api_seconds:.0f} s each, vs bare FastAPI")
         raw["api"] = await api_figure(
             stack, api, http, key, project_id, config.api_seconds, config.warmup, status_cache_off=not config.quick

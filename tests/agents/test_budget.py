@@ -3,8 +3,13 @@ reported), and a project that never spends more than one request beyond its budg
 
 from __future__ import annotations
 
+import json
+
 from agents.fake_llm import Reply
-from agents.types import AgentBudget, AgentPhase
+from agents.schemas import AgentQuestion, ClarifyOutput
+from agents.types import AgentBudget, AgentPhase, RecordRequestInput, Reproducibility, StoreOutputInput
+from forgeflow.worker import build_activities
+from store.artifact_stores import open_artifact_store
 from store.usage import list_usage, usage_summary
 from tests.agents.conftest import phase_input
 
@@ -69,3 +74,45 @@ async def test_an_unpriced_model_counts_as_exceeding_a_cost_budget(run_phase, fa
     assert stopped.requests == [] and len(fake.received) == 1
     # Without a cost budget, an unpriced request is recorded and nothing stops.
     assert (await run_phase(phase_input(project_id, AgentPhase.SPEC))).status == "completed"
+
+
+def test_the_store_step_records_the_request_that_gave_the_output_once_however_often_it_runs(
+    llm_settings, db, project_id
+):
+    # The phase records its last request in the step that stores the output; a step run
+    # again (a retried local activity) stores nothing twice and answers the same.
+    store = next(a for a in build_activities(llm_settings, db) if a.__name__ == "store_agent_output")
+    last = RecordRequestInput(
+        key=f"test/{project_id}/1",
+        project_id=project_id,
+        run_number=1,
+        phase=AgentPhase.CLARIFY,
+        task_id=None,
+        number=1,
+        model="forgeflow-fake",
+        provider=None,
+        provider_url=None,
+        input_tokens=300,
+        output_tokens=40,
+    )
+    question = AgentQuestion(id="audience", question="Who is it for?", type="text", recommended="developers")
+    step = StoreOutputInput(
+        request=phase_input(project_id, AgentPhase.CLARIFY),
+        reproducibility=Reproducibility(
+            model="test-model", base_url_host="127.0.0.1", instructions_sha256="i", prompt_sha256="p"
+        ),
+        last_request=last,
+        questions=ClarifyOutput(questions=[question]),
+    )
+    first, again = store(step), store(step)
+
+    assert first == again and first.last_request is not None
+    assert first.last_request.usage.total_tokens == 340 and first.last_request.spent.total_tokens == 340
+    with db.session() as session:
+        assert [(u.request_key, u.total_tokens) for u in list_usage(session, project_id=project_id)] == [
+            (f"test/{project_id}/1", 340)
+        ]
+    # The output's record lists the request it came from.
+    key = first.output.key.rsplit("/", 1)[0] + "/reproducibility.json"
+    record = json.loads(open_artifact_store(llm_settings).open(key).read())
+    assert [r["total_tokens"] for r in record["requests"]] == [340] and record["models_answering"] == ["forgeflow-fake"]
