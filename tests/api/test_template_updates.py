@@ -370,3 +370,42 @@ async def test_the_cli_updates_and_pulls_into_a_clone(api, http, worker, make_ke
     assert missing.returncode == 1 and "is not a git clone" in missing.stderr, missing.stderr
     runs = (await http.get(f"/projects/{project_id}/runs", headers=auth)).json()["runs"]
     assert [r["run_number"] for r in runs] == [1, 2]  # refused before anything started
+
+
+async def test_an_update_answer_reaches_the_files_as_data(http, worker, make_key, tmp_path):
+    auth = {"X-API-Key": make_key().key}
+    project_id = await created_ready(http, auth, "starter@v1")
+    hostile = "{{ 7*7 }} $(id) ../x \\ {% raw %}"
+    updated = await http.post(
+        f"/projects/{project_id}/update", json={"template_version": "v2", "answers": {"tagline": hostile}}, headers=auth
+    )
+    assert updated.status_code == 202, updated.text
+    assert (await run_ends(http, auth, project_id, 2))["status"] == "ready"
+    changelog = await http.get(f"/projects/{project_id}/files/CHANGELOG.md", headers=auth)
+    assert changelog.text == f"# {hostile}\n\n- v2\n"
+    nul = await http.post(
+        f"/projects/{project_id}/update",
+        json={"template_version": "v2", "answers": {"tagline": "a\x00b"}},
+        headers=auth,
+    )
+    assert nul.status_code == 400 and nul.json()["error"]["details"]["field"].startswith("answers")
+
+
+async def test_what_a_run_changed_is_only_served_for_runs_and_paths_that_exist(http, worker, make_key):
+    auth = {"X-API-Key": make_key().key}
+    project_id = await created_ready(http, auth, "starter@v1")
+    for path in ("/runs/9/diff", "/runs/9/summary", "/runs/9/files/README.md/diff"):
+        missing = await http.get(f"/projects/{project_id}{path}", headers=auth)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "run_not_found", path
+    for bad in ("nope.txt", "../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "a\\b", ".git/config"):
+        refused = await http.get(f"/projects/{project_id}/runs/1/files/{bad}/diff", headers=auth)
+        # (a client that normalises "../" asks for another route: 404 not_found)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] in ("file_not_found", "not_found"), bad
+    for path in ("/runs/0/diff", "/runs/-1/summary", "/runs/abc/diff"):
+        assert (await http.get(f"/projects/{project_id}{path}", headers=auth)).status_code == 422, path
+    other = {"X-API-Key": make_key().key}
+    for path in ("/runs/1/diff", "/runs/1/summary", "/runs/1/files/README.md/diff"):
+        assert (await http.get(f"/projects/{project_id}{path}", headers=other)).status_code == 404, path
+    summary = (await http.get(f"/projects/{project_id}/runs/1/summary", headers=auth)).json()
+    assert summary["base_commit"] is None and {f["status"] for f in summary["changed_files"]} == {"added"}
+    assert summary["tasks"] and all(t["summary"] == "" and t["risks"] == [] for t in summary["tasks"])
