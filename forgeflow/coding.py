@@ -1,7 +1,6 @@
 """The worker's coding agents (agent mode, part 2): one configuration per kind a project
 may name (FORGEFLOW_CODING_AGENT and FORGEFLOW_CODING_AGENTS_ALLOWED), built from the
-settings, and the sandbox they run in: the hooks' sandbox with the agent's own limits,
-network switch and read-only toolchains."""
+settings, and the sandbox they run in: the hooks' sandbox with read-only toolchains."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.coding.config import AgentKind, CodingAgentConfig, check_available
-from engine.sandbox import MIB, SandboxConfig
+from engine.sandbox import SandboxConfig
 from forgeflow.settings import Settings
 
 log = logging.getLogger("forgeflow.worker")
@@ -50,14 +49,10 @@ def coding_agent_configs(settings: Settings) -> dict[AgentKind, CodingAgentConfi
 
 
 def agent_sandbox(settings: Settings, base: SandboxConfig) -> SandboxConfig:
+    """The hooks' sandbox with the toolchains an agent may read; its time, memory and
+    network come from its configuration (agents.coding.runners.agent_sandbox)."""
     read_only = tuple(Path(p).resolve() for p in settings.agent_read_only.split(os.pathsep) if p.strip())
-    limits = replace(
-        base.limits,
-        timeout_seconds=settings.agent_timeout_seconds,
-        cpu_seconds=max(base.limits.cpu_seconds, int(settings.agent_timeout_seconds)),
-        memory_bytes=settings.agent_memory_mb * MIB,
-    )
-    return replace(base, limits=limits, network=settings.agent_network, read_only=base.read_only + read_only)
+    return replace(base, read_only=base.read_only + read_only)
 
 
 def describe(configs: dict[AgentKind, CodingAgentConfig]) -> str:
