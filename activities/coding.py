@@ -12,7 +12,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,11 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities.base import base_message, permanent
 from activities.checkpoints import CheckpointActivities
 from activities.later import CLEANER
-from activities.task_records import until_stored
-from agents.budget import spend_of
 from agents.coding.config import AgentKind, CodingAgentConfig
 from agents.coding.runners import run_coding_agent
 from agents.coding.types import AgentRun
 from agents.coding.worktree import base_bundle, finish_task, start_task
+from agents.spend import recorded_spend
 from agents.task_prompt import SPEC_DOCUMENTS, task_prompt
 from agents.types import Spend
 from engine import EngineError
@@ -36,8 +34,7 @@ from engine.outputs import template_files
 from engine.sandbox import SandboxConfig
 from engine.tree import FileData
 from store.db import Database
-from store.projects import ProjectMissing
-from store.usage import NewUsage, project_spend, record_usage
+from store.usage import NewUsage
 from workflows.coding_types import (
     PREPARE_WORKSPACE,
     RUN_CODING_TASK,
@@ -222,18 +219,7 @@ class CodingActivities(CheckpointActivities):
             cost_usd=run.cost_usd,
         )
 
-        spent: list[Spend] = []
-
-        def write() -> None:
-            with self._db.session(write_lock=True) as session:
-                record_usage(session, usage=row, at=datetime.now(UTC))
-                spent[:] = [spend_of(project_spend(session, project_id=request.project_id))]
-
-        try:
-            until_stored(write)
-        except ProjectMissing as exc:
-            raise permanent(str(exc), "ProjectMissing") from exc
-        return spent[0]
+        return recorded_spend(self._db, row)
 
 
 def _tick() -> None:

@@ -4,20 +4,19 @@ usage (idempotent), and store the phase's output where the template path stores 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_ai.usage import RequestUsage as ModelRequestUsage
 from temporalio import activity
 
 from activities.base import TemplateActivities, as_json, permanent
-from activities.task_records import until_stored
 from agents.budget import spend_of
 from agents.plan_rules import to_plan_result
 from agents.pricing import request_cost
 from agents.prompts import INSTRUCTIONS, ClientTextTooLong, check_client_text, sha256, user_prompt
 from agents.provider import LlmConfig
 from agents.schemas import ClarifyOutput, SpecOutput
+from agents.spend import recorded_spend
 from agents.tasks_md import tasks_markdown
 from agents.types import (
     PREPARE_AGENT_PHASE,
@@ -41,8 +40,7 @@ from engine.questions import questions_for
 from engine.spec import SPEC_DOCUMENTS
 from engine.templates import Template
 from store.db import Database
-from store.projects import ProjectMissing
-from store.usage import NewUsage, project_spend, record_usage
+from store.usage import NewUsage, project_spend
 from workflows.types import QuestionModel, SpecResult, TemplateRequest
 
 
@@ -125,17 +123,7 @@ class AgentActivities(TemplateActivities):
             cost_usd=cost,
         )
 
-        spent: list[Spend] = []
-
-        def write() -> None:
-            with self._db.session(write_lock=True) as session:
-                record_usage(session, usage=row, at=datetime.now(UTC))
-                spent[:] = [spend_of(project_spend(session, project_id=input.project_id))]
-
-        try:
-            until_stored(write)
-        except ProjectMissing as exc:
-            raise permanent(str(exc), "ProjectMissing") from exc
+        spent = recorded_spend(self._db, row)
         recorded = RequestUsage(
             number=input.number,
             model=input.model,
@@ -144,7 +132,7 @@ class AgentActivities(TemplateActivities):
             total_tokens=row.total_tokens,
             cost_usd=cost,
         )
-        return RecordedRequest(usage=recorded, spent=spent[0])
+        return RecordedRequest(usage=recorded, spent=spent)
 
     def _store_output(self, input: StoreOutputInput, reproducibility: Reproducibility) -> StoredOutput:
         request = input.request
