@@ -42,6 +42,7 @@ from engine.templates import Template
 from engine.tree import FileData, Tree, read_tree, write_tree
 from engine.verify import MAX_FINDINGS, Verification, is_builtin, verify_files
 from store.export_keys import bundle_key
+from workflows.coding_types import MAX_FIX_OUTPUT, VERIFY_MERGED, VerifiedMerge, VerifyMergedInput
 from workflows.status import completed_ready_write
 from workflows.types import (
     VERIFY_AND_EXPORT,
@@ -53,6 +54,7 @@ from workflows.types import (
     VerifyFinding,
     VerifyResult,
 )
+from workflows.update_types import RunCommits
 
 # How long verifying may take before its phase is stored on its own (as a task's start).
 VERIFY_RECORD_DELAY = START_RECORD_DELAY
@@ -96,6 +98,13 @@ class _Hooked:
     hooks: list[str]  # what happened, for the record
     files: Tree  # the project after the hooks
     ran: bool
+
+
+@dataclass(frozen=True)
+class _Checked:
+    verified: VerifyResult
+    hooked: _Hooked
+    failed: list[tuple[str, str]]  # the template's checks that failed: (command, output)
 
 
 class AssemblyActivities(TemplateActivities):
@@ -185,7 +194,13 @@ class AssemblyActivities(TemplateActivities):
         try:
             with keep_alive():
                 job = self._job(input)
-                verified, hooked = self._verify(input, job)
+                if input.verified is not None and job.assembled.history is not None:
+                    # Coding agents' run: verify_merged checked this same merge already; the
+                    # template's hooks never run over the agents' work (see _hooks).
+                    verified, hooked = input.verified, self._hooks(job, job.assembled.merged, None)
+                else:
+                    checked = self._verify(input, job)
+                    verified, hooked = checked.verified, checked.hooked
                 if not verified.ok:
                     return AssemblyResult(verification=verified)
                 # The hooks ran on this same merge already: export takes their tree.
@@ -198,15 +213,43 @@ class AssemblyActivities(TemplateActivities):
         finally:
             self._store(*verify_write.unstored())
 
+    @activity.defn(name=VERIFY_MERGED)
+    def verify_merged(self, input: VerifyMergedInput) -> VerifiedMerge:
+        """Coding agents' tasks: their branches merged and verified, the merged history
+        stored whether or not it passed, and the first failing check with its output. A
+        failure is the result, not an error: the run decides (a fix task, or its end)."""
+        with keep_alive():
+            job = self._job(input.assemble)
+            if job.assembled.history is None:
+                raise permanent("verify_merged takes a coding agents' run (coding_base_key)")
+            checked = self._verify(input.assemble, job)
+            history, data = job.assembled.history
+            key = f"{self._run_prefix(input.assemble.request)}/verified/{input.round:03d}.bundle"
+            stored = self._artifacts.put_bytes(key, data)
+        verified = checked.verified
+        check, output = "", ""
+        if checked.failed:
+            check, output = checked.failed[0]
+        elif not verified.ok:  # no check failed: the rules or the expected outputs did
+            check, output = "verification", "\n".join(verified.errors)
+        return VerifiedMerge(
+            verification=verified,
+            history=RunCommits(bundle_key=stored.key, head=history.main_sha, base=history.base_sha),
+            failed_check=check,
+            output=output[-MAX_FIX_OUTPUT:],
+        )
+
     def _job(self, input: AssembleInput) -> _Job:
         template = self._template(input.request)
         return _Job(template, self._context(template, input.request), self._assemble(input))
 
-    def _verify(self, input: AssembleInput, job: _Job) -> tuple[VerifyResult, _Hooked]:
-        """The verification, and the project as the template's hooks left it."""
+    def _verify(self, input: AssembleInput, job: _Job) -> _Checked:
+        """The verification, the project as the template's hooks left it, and the checks
+        that failed with their output."""
         template, merged = job.template, job.assembled.merged
         expected = [p for t in input.plan.tasks for p in t.expected_outputs]
         checks: list[str] = []
+        failed: list[tuple[str, str]] = []
         # Only forgeflow's own templates fail on a file their rules cannot parse; for the
         # others that is a warning, and their checks and expected outputs are what can fail.
         strict = is_builtin(template)
@@ -216,7 +259,7 @@ class AssemblyActivities(TemplateActivities):
         if not self._needs_dir(template, checks=True):
             hooked = self._hooks(job, merged, None)
             result = verify_files(hooked.files, expected, strict=strict, project_rules=rules)
-            return self._verified(result, hooked, checks), hooked
+            return _Checked(self._verified(result, hooked, checks), hooked, failed)
         with self._scratch() as tmp:
             root = tmp / "project"
             write_tree(merged, root)
@@ -229,7 +272,8 @@ class AssemblyActivities(TemplateActivities):
                 checks.append(f"{'passed' if outcome.ok else 'failed'}: {command}")
                 if not outcome.ok:
                     result.fail(f"check `{command}` failed: {outcome.output[-500:]}")
-        return self._verified(result, hooked, checks), hooked
+                    failed.append((command, outcome.output))
+        return _Checked(self._verified(result, hooked, checks), hooked, failed)
 
     @staticmethod
     def _verified(result: Verification, hooked: _Hooked, checks: list[str]) -> VerifyResult:

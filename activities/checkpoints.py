@@ -66,10 +66,14 @@ class CheckpointActivities(GenerationActivities):
         spec = SpecResult(version=input.spec_version, documents_key=prefix, digests=digests)
         checkpoint = Checkpoint(spec=spec, plan=plan)
         old = f"projects/{request.project_id}/runs/{input.previous_run}"
-        if not self._artifacts.exists(f"{old}/base.bundle"):
+        if self._artifacts.exists(f"{old}/base.bundle"):  # the scaffold the run's tasks started from
+            base_key = f"{old}/base.bundle"
+        elif input.base is not None:  # a run on top of the project: its tasks started from that history
+            base_key = input.base.bundle_key
+        else:
             return checkpoint  # the run never reached its tasks: nothing to keep
-        refs, _objects = read_bundle(self._read(f"{old}/base.bundle"))
-        checkpoint.workspace = Workspace(base_key=f"{old}/base.bundle", base_commit=dict(refs)["refs/heads/main"].hex())
+        refs, _objects = read_bundle(self._read(base_key))
+        checkpoint.workspace = Workspace(base_key=base_key, base_commit=dict(refs)["refs/heads/main"].hex())
         planned = {t.id: t for t in plan.tasks}
         for task in finished:
             key = f"{old}/tasks/{task.sequence:03d}-{task.slug}.bundle"

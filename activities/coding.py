@@ -9,7 +9,6 @@ store, so a retried task starts from the same commit on any worker."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from engine import EngineError
 from engine.gitpack import read_bundle
 from engine.outputs import template_files
 from engine.sandbox import SandboxConfig
+from engine.scratch import held_dir
 from engine.tree import FileData
 from store.db import Database
 from store.usage import NewUsage
@@ -48,6 +48,7 @@ from workflows.types import TaskResult
 # Attempts an agent gets at one task before the task fails: its own errors (a crash, a
 # non-zero exit, a scope it broke) may go away in a clean work tree; beyond that they won't.
 AGENT_ATTEMPTS = 3
+WORK_TREE_PREFIX = "ff-task-"  # <work_dir>/ff-task-*: one task's git directory and work tree
 
 
 class CodingActivities(CheckpointActivities):
@@ -120,7 +121,7 @@ class CodingActivities(CheckpointActivities):
                 )
             except EngineError as exc:  # a conflict between dependencies: the plan's, no retry helps
                 raise permanent(f"task {task.slug}: {exc}", type(exc).__name__) from exc
-            prompt = task_prompt(task=task, total=input.total_tasks, documents=self._documents(input))
+            prompt = task_prompt(task=task, total=input.total_tasks, documents=self._documents(input), fix=input.fix)
             config = self._config(input)
             run = run_coding_agent(
                 config=config, prompt=prompt, workdir=tree.work, sandbox=self._agent_sandbox, on_tick=_tick
@@ -171,14 +172,12 @@ class CodingActivities(CheckpointActivities):
     def _work_tree_dir(self) -> Iterator[Path]:
         """A task's scratch directory, deleted after the task on a thread of its own: a git
         directory and a work tree take a tenth of a second to delete (measured), which no
-        task needs to wait for."""
+        task needs to wait for. Held while the task runs (engine.scratch), so that what a
+        killed worker left is swept away (forgeflow.worker) and a live task's never is."""
         if self._work_dir is not None:
             self._work_dir.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(dir=self._work_dir, prefix="ff-task-"))
-        try:
+        with held_dir(WORK_TREE_PREFIX, self._work_dir, remove=CLEANER.remove) as path:
             yield path
-        finally:
-            CLEANER.remove(path)
 
     def _config(self, input: CodingTaskInput) -> CodingAgentConfig:
         try:

@@ -1,5 +1,6 @@
 """Delayed calls for the whole worker process, on one thread; and directories deleted on
-another (``CLEANER``), after the tasks that used them.
+another (``CLEANER``), after the tasks that used them, which also sweeps away, at the
+worker's start and every ten minutes, what tasks of killed workers left (engine.scratch).
 
 Every task arms a call that records its start if it is still running a quarter of a second
 later, and almost every task calls it off by finishing first. A ``threading.Timer`` per task
@@ -18,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from engine.scratch import sweep
 
 log = logging.getLogger("forgeflow.activities")
 
@@ -103,25 +106,58 @@ class Deferred:
             return self._done
 
 
-class Cleaner:
-    """Deletes directories one after another on one daemon thread (started on first use)."""
+SWEEP_SECONDS = 600.0
 
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Path] = queue.SimpleQueue()
+
+class Cleaner:
+    """Deletes directories one after another on one daemon thread (started on first use),
+    and sweeps the watched places: at once when one is added, then every ``every`` seconds."""
+
+    def __init__(self, every: float = SWEEP_SECONDS) -> None:
+        self._every = every
+        self._queue: queue.SimpleQueue[Path | None] = queue.SimpleQueue()  # None: sweep now
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._watched: list[tuple[Path, str]] = []
 
     def remove(self, path: Path) -> None:
+        self._start()
+        self._queue.put(path)
+
+    def watch(self, parent: Path, prefix: str) -> None:
+        """Sweep ``parent`` of the ``prefix*`` directories no live process holds."""
+        with self._lock:
+            self._watched.append((parent, prefix))
+        self._start()
+        self._queue.put(None)
+
+    def _start(self) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="forgeflow-cleaner", daemon=True)
                 self._thread.start()
-        self._queue.put(path)
 
     def _run(self) -> None:
+        due = time.monotonic() + self._every
         while True:
-            shutil.rmtree(self._queue.get(), ignore_errors=True)
+            try:
+                path = self._queue.get(timeout=max(0.0, due - time.monotonic()))
+            except queue.Empty:
+                path = None
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+                if time.monotonic() < due:  # a busy queue still lets the sweep come when due
+                    continue
+            with self._lock:
+                watched = list(self._watched)
+            for parent, prefix in watched:
+                try:
+                    sweep(parent, prefix)
+                except Exception:
+                    log.exception("sweeping %s failed", parent)
+            due = time.monotonic() + self._every
 
 
-# Work trees go here, to be deleted off the tasks' critical path (activities.coding).
+# Work trees go here, to be deleted off the tasks' critical path (activities.coding); and
+# the worker has it sweep what killed workers left (forgeflow.worker).
 CLEANER = Cleaner()

@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities.base import TemplateActivities, as_json, permanent
 from agents.budget import spend_of
+from agents.change_phase import change_data, change_prompt, changed_spec
 from agents.plan_rules import to_plan_result
 from agents.pricing import request_cost
 from agents.prompts import INSTRUCTIONS, ClientTextTooLong, check_client_text, sha256, user_prompt
@@ -56,8 +57,15 @@ class AgentActivities(TemplateActivities):
             check_client_text(input, max_chars=self._config.max_brief_chars)
         except ClientTextTooLong as exc:
             raise permanent(str(exc), "ClientTextTooLong") from exc
+        if input.change is not None and len(input.change.prompt) > self._config.max_brief_chars:
+            raise permanent(
+                f"the change request has {len(input.change.prompt)} characters; at most "
+                f"{self._config.max_brief_chars} are allowed (FORGEFLOW_LLM_MAX_BRIEF_CHARS)",
+                "ClientTextTooLong",
+            )
         template = self._template(self._request(input))
-        prompt = user_prompt(input.phase, self._phase_data(input, template))
+        data = self._phase_data(input, template)
+        prompt = user_prompt(input.phase, data) if input.change is None else change_prompt(input.phase, data)
         config = self._config
         return PhaseStart(
             prompt=prompt,
@@ -204,8 +212,12 @@ class AgentActivities(TemplateActivities):
             },
         }
         try:
+            if input.change is not None:  # a run on demand: the change and the spec it changes
+                data.update(change_data(input, changed_spec(self._db, input)))
             if input.phase == AgentPhase.CLARIFY:
                 data["answers_given"] = input.answers
+                if input.change is not None:  # the template's questions were answered with the project
+                    return data
                 data["template_questions"] = [
                     {k: v for k, v in q.__dict__.items() if k != "required"}
                     for q in questions_for(template, request.answers)
@@ -217,6 +229,8 @@ class AgentActivities(TemplateActivities):
                 data["feedback"] = input.feedback
             else:
                 data["spec"] = self._spec_documents(input)
+                if input.change is not None:  # the template's files are built already
+                    return data
                 plan = decompose(template, self._context(template, request))
                 data["template_plan"] = [
                     {k: getattr(t, k) for k in ("id", "description", "dependencies", "path_scope", "expected_outputs")}
@@ -267,7 +281,8 @@ def _inline(value: Any) -> str:
 
 def spec_documents(output: SpecOutput, input: AgentPhaseInput) -> dict[str, str]:
     """The model's four documents; SPEC.md ends with the clarifications (each question and its
-    answer, logged here rather than left to the model) and the review feedback so far."""
+    answer, logged here rather than left to the model), the review feedback so far and, for a
+    run on demand, the change request, quoted as sent."""
     documents = output.documents()
     lines = ["", "## Clarifications", ""]
     items = clarifications(input)
@@ -278,5 +293,8 @@ def spec_documents(output: SpecOutput, input: AgentPhaseInput) -> dict[str, str]
     ] or ["No questions were asked."]
     if input.feedback:
         lines += ["", "## Reviewer feedback", ""] + [f"- {_inline(item)}" for item in input.feedback]
+    if input.change is not None:
+        lines += ["", f"## Change requested (run {input.run_number})", ""]
+        lines += [f"> {line}".rstrip() for line in input.change.prompt.splitlines()]
     documents["SPEC.md"] = documents["SPEC.md"].rstrip() + "\n" + "\n".join(lines) + "\n"
     return {name: text if text.endswith("\n") else text + "\n" for name, text in documents.items()}

@@ -7,7 +7,8 @@ forgeflow reads usage from (1,000 input and 200 output tokens, $0.01). It is no 
 writes no real code. ``--sleep S``: work S seconds first (an agent's time, for benchmarks).
 Behaviours a test asks for by the task's slug: ``*-outside`` also writes outside its scope;
 ``*-link`` makes a symbolic link out of the work tree; ``*-flaky`` fails while the file
-``--fail-if`` names exists."""
+``--fail-if`` names exists. A fix task (its prompt has a check's output or a reviewer's
+feedback) also copies that text, as it reads it, to ``<first scope dir>/FIXES.md``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ import re
 import sys
 import time
 from pathlib import Path
+
+
+def task_target(prompt: str) -> tuple[str, str]:
+    """The task's slug and the folder its first path glob names, read from forgeflow's task
+    prompt (agents/task_prompt.py), as a real agent would find them."""
+    slug = re.search(r"^# Task \d+ of \d+: (\S+)$", prompt, re.M).group(1)  # type: ignore[union-attr]
+    scope = prompt.split("## The files you may change")[-1].split("## The files that must exist")[0]
+    globs = re.findall(r"^- `([^`]+)`$", scope, re.M)
+    return slug, globs[0].split("*")[0].rstrip("/") or "."
 
 
 def main() -> int:
@@ -29,9 +39,7 @@ def main() -> int:
     prompt_file, workdir = args.prompt_file, args.workdir
     time.sleep(args.sleep)
     prompt = prompt_file.read_text()
-    slug = re.search(r"^# Task \d+ of \d+: (\S+)$", prompt, re.M).group(1)  # type: ignore[union-attr]
-    globs = re.findall(r"^- `([^`]+)`$", prompt.split("## The files that must exist")[0], re.M)
-    folder = globs[0].split("*")[0].rstrip("/") or "."
+    slug, folder = task_target(prompt)
     if slug.endswith("-flaky") and args.fail_if is not None and args.fail_if.exists():
         print(f"{slug}: failing, as {args.fail_if} says", file=sys.stderr)
         return 3
@@ -42,6 +50,11 @@ def main() -> int:
     )
     with (target / "NOTES.md").open("a") as notes:
         notes.write(f"- {slug}: done\n")
+    fence = r"^=== (check output|reviewer feedback) (\w+) ===\n(.*?)\n=== end of \1 \2 ===$"
+    asked = re.findall(fence, prompt, re.M | re.S)
+    if asked:
+        with (target / "FIXES.md").open("a") as fixes:
+            fixes.writelines(f"## {slug}: {kind}\n{text}\n" for kind, _tag, text in asked)
     if slug.endswith("-outside"):
         (workdir / "elsewhere.txt").write_text("not mine to write\n")
     if slug.endswith("-link"):

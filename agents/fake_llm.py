@@ -5,7 +5,8 @@ It is a fake and says so: every answer names the model ``forgeflow-fake``, carri
 ``X-Forgeflow-Fake`` header, and its documents, questions and tasks carry a banner. Every
 response reports ``usage``. Tests script it per request (a delay, an HTTP error, malformed
 or schema-violating arguments, any output) and read what it received; a request nobody
-scripted gets a deterministic answer made from the request itself (agents.fake_answers).
+scripted gets a deterministic answer made from the request itself (agents.fake_answers; a run
+on demand's phases, agents.fake_changes; the built-in coding agent's tasks, agents.fake_builtin).
 
     python -m agents.fake_llm --port 8099     # then FORGEFLOW_LLM_BASE_URL=http://127.0.0.1:8099/v1
 """
@@ -31,6 +32,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agents.fake_answers import FAKE_MODEL, default_arguments
+from agents.fake_builtin import builtin_step
+from agents.fake_changes import change_arguments
 
 HEADERS = {"X-Forgeflow-Fake": "true"}
 ERRORS = {
@@ -50,6 +53,7 @@ class Reply:
     arguments: dict[str, Any] | str | None = None
     delay: float = 0.0  # seconds before answering
     usage: tuple[int, int] | None = None  # (prompt, completion) tokens; None: counted from the text
+    tool: str | None = None  # the tool to call, by name; None: the output tool (submit_*), else the first
 
 
 @dataclass
@@ -134,8 +138,13 @@ class FakeLlm:
             error = {"error": {"message": said, "type": kind, "code": kind}}
             return JSONResponse(error, status_code=reply.status, headers=HEADERS)
         tools = [t["function"]["name"] for t in body.get("tools", [])]
-        tool = next((t for t in tools if t.startswith("submit_")), tools[0] if tools else None)
+        tool = reply.tool or next((t for t in tools if t.startswith("submit_")), tools[0] if tools else None)
         arguments = reply.arguments
+        builtin = builtin_step(tools, body) if reply.tool is None and arguments is None else None
+        if builtin is not None:  # the built-in coding agent's task (agents.fake_builtin)
+            tool, arguments = builtin
+        if arguments is None:
+            arguments = change_arguments(tool, body)  # a run on demand's phases (agents.fake_changes)
         if arguments is None:
             arguments = self.plan if tool == "submit_plan" and self.plan else default_arguments(tool, body)
         text = arguments if isinstance(arguments, str) else json.dumps(arguments)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from agents.schemas import ClarifyOutput, PlanOutput, SpecOutput
 from workflows.agent_types import AgentBudget
+from workflows.change_types import ChangeRequest
 from workflows.types import PlanResult, QuestionModel, SpecResult
 
 __all__ = ["AgentBudget"]  # re-exported: the phases take the project's budget as the API stored it
@@ -56,6 +57,8 @@ class AgentPhaseInput(BaseModel):
     spec_key: str | None = None
     task_id: str | None = None  # for phases that work on one task (later); recorded with the usage
     budget: AgentBudget = Field(default_factory=AgentBudget)
+    # A run on demand: the client's change and the spec it changes; the phases write a delta.
+    change: ChangeRequest | None = None
 
 
 class Spend(BaseModel):

@@ -14,7 +14,7 @@ from api.validation import MAX_TEXT
 from engine.context import YES_NO
 from forgeflow.settings import Settings
 from store.models import Project
-from workflows.agent_types import AgentBudget, AgentMode, CodingAgentKind
+from workflows.agent_types import DEFAULT_FIX_ATTEMPTS, AgentBudget, AgentMode, CodingAgentKind
 
 # The create fields of agent mode: no template variables, echoed in input_payload as sent.
 AGENT_FIELDS = ("agent", "prompt")
@@ -85,7 +85,16 @@ def requested_agent_mode(body: ProjectCreate, settings: Settings) -> AgentMode |
             f"Invalid value for {field}: a brief may have at most {limit} characters (FORGEFLOW_LLM_MAX_BRIEF_CHARS).",
             details={"field": field, "max_chars": limit},
         )
-    return AgentMode(brief=brief, model=model, budget=agent_budget(options.budget), coding_agent=coding_agent)
+    if options.review == "diff" and coding_agent is None:
+        raise invalid_field("agent.review", "a review of the build's diff needs a coding agent (agent.coding_agent)")
+    return AgentMode(
+        brief=brief,
+        model=model,
+        budget=agent_budget(options.budget),
+        coding_agent=coding_agent,
+        max_fix_attempts=DEFAULT_FIX_ATTEMPTS if options.max_fix_attempts is None else options.max_fix_attempts,
+        review="diff" if options.review == "diff" else None,
+    )
 
 
 def coding_agent_unavailable(kind: str, settings: Settings) -> ApiError:
@@ -105,8 +114,7 @@ def chosen_coding_agent(options: AgentOptions, settings: Settings) -> CodingAgen
     server's default (None: the template's modules, part 1)."""
     if options.coding_agent is None:
         return settings.coding_agent
-    if options.coding_agent not in settings.coding_agent_kinds or options.coding_agent == "builtin":
-        # The built-in agent (the model with file tools) is not built yet.
+    if options.coding_agent not in settings.coding_agent_kinds:
         raise coding_agent_unavailable(options.coding_agent, settings)
     return options.coding_agent
 

@@ -15,9 +15,12 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
+from api.exports import zip_with_git_download
+from api.run_exports import RunExport, selected_export
 from forgeflow.settings import Settings
 from store.artifacts import ArtifactStore, LocalArtifactStore, ObjectRead, RemoteArtifactStore
 from store.models import Project
@@ -30,8 +33,41 @@ Ranges = list[tuple[int, int]]  # [start, end) pairs
 def artifact_response(*, project: Project, artifacts: ArtifactStore, settings: Settings, request: Request) -> Response:
     """The ready project's ZIP; the caller has checked it is ready."""
     assert project.artifact_key is not None
-    key, filename = project.artifact_key, f"{project.slug}.zip"
-    checksums = {"ETag": f'"{project.artifact_sha256}"', "X-Content-SHA256": project.artifact_sha256 or ""}
+    export = RunExport(None, project.artifact_key, project.artifact_sha256, project.artifact_size, "")
+    return zip_response(
+        export=export, filename=f"{project.slug}.zip", artifacts=artifacts, settings=settings, request=request
+    )
+
+
+def run_artifact_response(
+    *,
+    session: Session,
+    project: Project,
+    run: int,
+    with_git: bool,
+    artifacts: ArtifactStore,
+    settings: Settings,
+    request: Request,
+) -> Response:
+    """Run ``run``'s own ZIP (``?run=N``): every ready run keeps its export, so an earlier
+    run's stays downloadable after a later one is ready; 404 ``run_not_found``, 409 for a
+    run that did not end ready."""
+    export = selected_export(session=session, project=project, run=run)
+    if with_git:
+        # api/exports.py packs a project's artifact: this run's, as a project that stands
+        # at it (a transient row, never added to the session).
+        at_run = Project(slug=project.slug, status="ready", artifact_ready=True, artifact_key=export.zip_key)
+        return zip_with_git_download(project=at_run, artifacts=artifacts)
+    filename = f"{project.slug}-run{run}.zip"
+    return zip_response(export=export, filename=filename, artifacts=artifacts, settings=settings, request=request)
+
+
+def zip_response(
+    *, export: RunExport, filename: str, artifacts: ArtifactStore, settings: Settings, request: Request
+) -> Response:
+    """One stored ZIP, with its checksum on record as ETag and X-Content-SHA256."""
+    key, size = export.zip_key, export.size
+    checksums = {"ETag": f'"{export.sha256}"', "X-Content-SHA256": export.sha256 or ""}
     if isinstance(artifacts, LocalArtifactStore):
         return FileResponse(artifacts.path_for(key), media_type=ZIP, filename=filename, headers=checksums)
     if not isinstance(artifacts, RemoteArtifactStore):
@@ -43,7 +79,7 @@ def artifact_response(*, project: Project, artifacts: ArtifactStore, settings: S
         # The URL expires: no cache may keep the redirect longer than that.
         return RedirectResponse(url, status_code=307, headers={**checksums, "Cache-Control": "no-store"})
     headers = {**checksums, "Accept-Ranges": "bytes", "Content-Disposition": attachment(filename)}
-    return streamed(artifacts, key=key, size=project.artifact_size, headers=headers, request=request)
+    return streamed(artifacts, key=key, size=size, headers=headers, request=request)
 
 
 def attachment(filename: str) -> str:

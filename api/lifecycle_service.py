@@ -17,6 +17,7 @@ from api.agent_mode import answer_text_limit, retried_agent_mode, typed_answers
 from api.errors import invalid_fields, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
 from api.run_start import record_started_run, start_run
+from api.runs_service import change_retry_input, retried_change
 from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.steering import steer_within
 from api.template_refs import run_name
@@ -123,6 +124,9 @@ async def cancel_project(*, temporal: Client, project: Project, wait: float = 0)
 def _retry_input(db: Database, project: Project, settings: Settings, owner: str) -> ProjectGenerationInput:
     with db.session() as session:
         versions = list_spec_versions(session, project_id=project.id)
+        change = retried_change(session, project)
+    if change is not None:  # a run on demand: the same change, on the same history
+        return change_retry_input(db, project, settings, owner, change)
     approved = [v for v in versions if v.approved_at is not None]
     spec = approved[-1] if approved else (versions[-1] if versions else None)
     resumed = _resumed_version(project, spec if approved or not project.require_approval else None)

@@ -18,7 +18,7 @@ from pydantic import (
 
 from api.validation import MAX_NESTING, ClientText, field_rules, within_depth
 from store.models import Project
-from workflows.agent_types import MAX_BRIEF_CHARS
+from workflows.agent_types import DEFAULT_FIX_ATTEMPTS, MAX_BRIEF_CHARS, MAX_FIX_ATTEMPTS
 
 
 def _iso_utc(value: datetime | None) -> str | None:
@@ -101,6 +101,19 @@ class AgentOptions(ClientText):
         default=None,
         description="Who builds the plan's tasks, each in its own git work tree: one of the kinds the server "
         "allows (FORGEFLOW_CODING_AGENT, FORGEFLOW_CODING_AGENTS_ALLOWED); absent: the server's default",
+    )
+    max_fix_attempts: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_FIX_ATTEMPTS,
+        strict=True,
+        description="With a coding agent: fix tasks in a row a failing verification goes back to before the "
+        f"run fails (default {DEFAULT_FIX_ATTEMPTS})",
+    )
+    review: Literal["diff", "none"] | None = Field(
+        default=None,
+        description='With a coding agent: "diff" waits, once the build is merged and verified, for a review of '
+        "its diff (approve, reject or regenerate with feedback); absent or none: no review",
     )
 
 

@@ -8,20 +8,15 @@ divided by the model's latency on that path. 1.00x: forgeflow adds nothing of it
 target is <= 1.10x (each request's activity, the phases' prepare, record and store local
 activities, the workflow's own handling of each response, and the template's clarify and
 decompose steps the agent path takes one by one together cost at most a tenth of the
-model's time). ``python -m bench.agent`` measures this figure alone."""
+model's time). ``python -m bench --only agent`` measures this figure alone."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.figures import api_client, create, wait_ready
@@ -97,37 +92,3 @@ async def run_agent(stack: Stack, config: Config) -> dict[str, Any]:
     log(f"agent mode: {config.agent_runs} projects each way, the model {config.agent_model_delay_s} s a request")
     raw["agent"] = await agent_overhead(stack, key, runs=config.agent_runs, delay=config.agent_model_delay_s)
     return raw
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.agent [--runs N] [--delay S] [--db sqlite|postgresql]``: this figure
-    alone, on a snapshot of the tree, printed as JSON (nothing written to bench/results)."""
-    parser = argparse.ArgumentParser(prog="python -m bench.agent", description=__doc__)
-    parser.add_argument("--runs", type=int, default=None, help="projects each way after the warm-up pair")
-    parser.add_argument("--delay", type=float, default=None, help="the model's latency per request, seconds")
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    args = parser.parse_args(argv)
-    from bench.snapshot import take_snapshot
-
-    run_dir = Path(tempfile.mkdtemp(prefix="forgeflow-bench-agent-"))
-    stack = None
-    try:
-        source = take_snapshot(run_dir / "src")
-        sys.path.insert(0, str(source))
-        from bench.runner import Config
-
-        config = Config.for_mode(False, args.db)
-        config.agent_runs = args.runs if args.runs is not None else config.agent_runs
-        config.agent_model_delay_s = args.delay if args.delay is not None else config.agent_model_delay_s
-        stack = Stack(run_dir=run_dir, db_kind=args.db, src_dir=source)
-        raw = asyncio.run(run_agent(stack, config))
-    finally:
-        if stack is not None:
-            stack.stop_all()
-        shutil.rmtree(run_dir, ignore_errors=True)
-    print(json.dumps(raw["agent"], indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,6 @@
 """Coding agents' figures (issue 16): the parallel speed-up of a 4-wide plan, and
-forgeflow's own time per task beside the agent's.
+forgeflow's own time per task beside the agent's. ``python -m bench --only coding``
+measures them alone.
 
 forgeflow-fake answers the questions and the spec at once and plans every project the same
 way (``--plan``); forgeflow's fake coding agent (agents/fake_coder.py) works a fixed time on
@@ -10,23 +11,29 @@ bundle, the task records, and the merge of every branch at the end.
 * **Speed-up**: the same four tasks, once independent (4-wide, ``max_parallel_tasks`` 4) and
   once each depending on the one before (one after another); the figure is the second's
   tasks phase over the first's (target >= 3.5x).
-* **Overhead per task**: in the chain, what the tasks phase takes beyond four times the
-  agent's time, per task, as a share of the agent's time (target <= 5 % of a 2-second task).
-  It counts everything forgeflow does between one agent's end and the next one's start,
-  and the workspace the first task starts from.
+* **Overhead per task**: in the chain, what the tasks phase takes beyond the agent's own
+  time, per task, as a share of the agent's own time (target <= 5 % of a 2-second task).
+  The agent's own time is measured in the same run, after each chained project: the same
+  command (same argv, ``--sleep``, clean environment, prompt on stdin, work tree as its
+  working directory) run directly, four times one after another, outside forgeflow. The
+  fake agent is a Python program: its interpreter's start is the agent's time, as a real
+  agent's start is, not forgeflow's. The overhead counts everything forgeflow does between
+  one agent's end and the next one's start (the sandbox's start included), and the
+  workspace the first task starts from.
 
 The tasks phase is read from the run's Temporal history: from the workspace activity's
 scheduling to the last task activity's completion."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import shutil
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from bench.agent import llm_env
 from bench.figures import api_client, create, wait_ready
 from bench.stack import Stack, free_port, wait_for_port
+from engine.sandbox import clean_env
 from workflows import workflow_id_for
 from workflows.coding_types import PREPARE_WORKSPACE, RUN_CODING_TASK
 
@@ -88,7 +96,45 @@ async def tasks_phase(client: Client, project_id: int) -> dict[str, float]:
     return {"phase_s": end - start, "in_task_activities_s": inside}
 
 
-async def one_shape(stack: Stack, key: str, *, chained: bool, runs: int, agent_s: float) -> list[dict[str, float]]:
+def coder_argv(src: Path, agent_s: float) -> list[str]:
+    """The fake agent's argv template, as FORGEFLOW_AGENT_COMMAND gives it to forgeflow."""
+    return [
+        sys.executable,
+        str(src / "agents" / "fake_coder.py"),
+        "--sleep",
+        str(agent_s),
+        "{prompt_file}",
+        "{workdir}",
+    ]
+
+
+def agent_alone(src: Path, agent_s: float) -> list[float]:
+    """The agent's own time: each task's run of the same command, one after another, with
+    none of forgeflow around it (no sandbox, no git, no Temporal); as the sandbox runs it,
+    in its work tree, with the prompt file also on stdin and a clean environment."""
+    times = []
+    with tempfile.TemporaryDirectory(prefix="ff-bench-agent-") as tmp:
+        for n, name in enumerate(TASKS):
+            workdir, prompt = Path(tmp, name), Path(tmp, f"{name}.md")
+            workdir.mkdir()
+            # What the fake agent reads of forgeflow's prompt: its slug and its scope.
+            prompt.write_text(
+                f"# Task {n + 1} of {len(TASKS)}: {name}\n\n- `{name}/**`\n\n## The files that must exist\n"
+            )
+            values = {"{prompt_file}": str(prompt), "{workdir}": str(workdir)}
+            argv = [values.get(arg, arg) for arg in coder_argv(src, agent_s)]
+            with prompt.open("rb") as stdin:
+                started = time.perf_counter()
+                subprocess.run(argv, cwd=workdir, env=clean_env(tmp), stdin=stdin, capture_output=True, check=True)
+                times.append(time.perf_counter() - started)
+    return times
+
+
+async def one_shape(
+    stack: Stack, key: str, *, chained: bool, runs: int, agent_s: float
+) -> tuple[list[dict[str, float]], list[float]]:
+    """Each counted project's tasks phase; in the chain, the agent's own runs too, measured
+    right after each project, under the same load."""
     shape = "chain" if chained else "wide"
     plan_file = stack.run_dir / f"plan-{shape}.json"
     plan_file.write_text(json.dumps(plan(chained=chained)))
@@ -100,7 +146,7 @@ async def one_shape(stack: Stack, key: str, *, chained: bool, runs: int, agent_s
     )
     wait_for_port(port, fake)
     src = stack.src_dir
-    coder = f"{sys.executable} {src / 'agents' / 'fake_coder.py'} --sleep {agent_s} {{prompt_file}} {{workdir}}"
+    coder = shlex.join(coder_argv(src, agent_s))
     queue = f"bench-coding-{shape}"
     agent_env = {
         "FORGEFLOW_CODING_AGENT": "command",
@@ -113,6 +159,7 @@ async def one_shape(stack: Stack, key: str, *, chained: bool, runs: int, agent_s
     api = stack.start_api(f"coding-api-{shape}", FORGEFLOW_TASK_QUEUE=queue, **llm_env(port), **agent_env)
     wait_for_port(api.port or 0, api)
     phases: list[dict[str, float]] = []
+    alone: list[float] = []
     client = await stack.client()
     try:
         async with api_client(api.url, key) as http:
@@ -122,32 +169,37 @@ async def one_shape(stack: Stack, key: str, *, chained: bool, runs: int, agent_s
                 await wait_ready(http, project_id)
                 if n:
                     phases.append(await tasks_phase(client, project_id))
+                    if chained:
+                        alone += await asyncio.to_thread(agent_alone, src, agent_s)
     finally:
         for proc in (api, worker, fake):
             stack.stop(proc)
-    return phases
+    return phases, alone
 
 
 async def coding_figures(stack: Stack, key: str, *, runs: int, agent_s: float) -> dict[str, Any]:
-    wide = await one_shape(stack, key, chained=False, runs=runs, agent_s=agent_s)
-    chain = await one_shape(stack, key, chained=True, runs=runs, agent_s=agent_s)
+    wide, _ = await one_shape(stack, key, chained=False, runs=runs, agent_s=agent_s)
+    chain, alone = await one_shape(stack, key, chained=True, runs=runs, agent_s=agent_s)
     wide_p50 = statistics.median(p["phase_s"] for p in wide)
     chain_p50 = statistics.median(p["phase_s"] for p in chain)
-    per_task = (chain_p50 - len(TASKS) * agent_s) / len(TASKS)
+    agent_run = statistics.median(alone)  # the agent's own time per task: its --sleep and its start
+    per_task = (chain_p50 - len(TASKS) * agent_run) / len(TASKS)
     # Of that, inside the task activities (work tree, sandbox, commit, records) and outside.
-    inside = (statistics.median(p["in_task_activities_s"] for p in chain) - len(TASKS) * agent_s) / len(TASKS)
+    inside = (statistics.median(p["in_task_activities_s"] for p in chain) - len(TASKS) * agent_run) / len(TASKS)
     return {
         "runs": runs,
         "agent_s": agent_s,
+        "agent_run_p50_s": round(agent_run, 4),
         "tasks": len(TASKS),
         "wide_tasks_phase_p50_s": round(wide_p50, 3),
         "chain_tasks_phase_p50_s": round(chain_p50, 3),
         "speedup": round(chain_p50 / wide_p50, 3),
         "overhead_per_task_s": round(per_task, 4),
-        "overhead_per_task_ratio": round(per_task / agent_s, 4),
+        "overhead_per_task_ratio": round(per_task / agent_run, 4),
         "overhead_in_task_activity_s": round(inside, 4),
         "wide_s": [round(p["phase_s"], 3) for p in wide],
         "chain_s": [round(p["phase_s"], 3) for p in chain],
+        "agent_run_s": [round(t, 4) for t in alone],
     }
 
 
@@ -163,36 +215,3 @@ async def run_coding(stack: Stack, config: Config) -> dict[str, Any]:
     log(f"coding agents: {config.coding_runs} projects each shape, the agent {config.coding_agent_s} s a task")
     raw["coding"] = await coding_figures(stack, key, runs=config.coding_runs, agent_s=config.coding_agent_s)
     return raw
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.coding [--runs N] [--agent-seconds S] [--db sqlite|postgresql]``:
-    these figures alone, on a snapshot of the tree, printed as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench.coding", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3, help="projects of each shape after a warm-up one")
-    parser.add_argument("--agent-seconds", type=float, default=2.0, help="the fake agent's time per task")
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    args = parser.parse_args(argv)
-    from bench.snapshot import take_snapshot
-
-    run_dir = Path(tempfile.mkdtemp(prefix="forgeflow-bench-coding-"))
-    stack = None
-    try:
-        source = take_snapshot(run_dir / "src")
-        sys.path.insert(0, str(source))
-        from bench.runner import Config
-
-        config = Config.for_mode(False, args.db)
-        config.coding_runs, config.coding_agent_s = args.runs, args.agent_seconds
-        stack = Stack(run_dir=run_dir, db_kind=args.db, src_dir=source)
-        raw = asyncio.run(run_coding(stack, config))
-    finally:
-        if stack is not None:
-            stack.stop_all()
-        shutil.rmtree(run_dir, ignore_errors=True)
-    print(json.dumps(raw["coding"], indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,8 @@ _TYPES = {b"commit": 1, b"tree": 2, b"blob": 3}
 Objects = Mapping[bytes, tuple[bytes, bytes]]  # id -> (kind, body); the pack keeps this order
 
 
-def _header(kind: bytes, size: int) -> bytes:
+def object_header(kind: bytes, size: int) -> bytes:
+    """A pack entry's header: its type and size, as git writes them."""
     # The type and the low 4 bits of the size, then 7 more bits per byte while the top
     # bit says another byte follows.
     out = bytearray()
@@ -39,7 +40,7 @@ def _header(kind: bytes, size: int) -> bytes:
 def pack(objects: Objects, level: int = LEVEL) -> bytes:
     parts = [b"PACK", struct.pack(">II", 2, len(objects))]
     for kind, body in objects.values():
-        parts += [_header(kind, len(body)), zlib.compress(body, level)]
+        parts += [object_header(kind, len(body)), zlib.compress(body, level)]
     data = b"".join(parts)
     return data + hashlib.sha1(data, usedforsecurity=False).digest()
 

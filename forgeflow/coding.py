@@ -26,7 +26,7 @@ def coding_agent_configs(settings: Settings) -> dict[AgentKind, CodingAgentConfi
     for name in sorted(settings.coding_agent_kinds):
         kind = AgentKind(name)
         if kind is AgentKind.BUILTIN:
-            continue  # run by the workflow itself, not built yet
+            continue  # the model with file tools, in a workflow of its own (workflows/builtin_task.py)
         data: dict[str, Any] = {
             "kind": kind,
             "model": settings.agent_model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,11 +17,14 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.assembly import AssemblyActivities
-from activities.coding import CodingActivities
+from activities.coding import WORK_TREE_PREFIX, CodingActivities
 from activities.generation import GenerationActivities
+from activities.later import CLEANER
 from activities.projection import ProjectionActivities
 from activities.task_records import TaskRecorder
 from activities.webhooks import WebhookActivities
+from agents.coding.builtin_worker import builtin_activities, builtin_mode
+from agents.coding.runners import PRIVATE_PREFIX
 from agents.worker import agent_activities, agent_mode
 from engine.sandbox import MIB, Limits, SandboxConfig
 from forgeflow.coding import agent_sandbox, coding_agent_configs, describe
@@ -94,7 +98,9 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
         generation.run_task,
         generation.run_tasks,
         assembly.verify_and_export,
+        assembly.verify_merged,
         *agent_activities(settings, db, artifacts, **options),
+        *builtin_activities(settings, db, artifacts, **options),
     ]
 
 
@@ -108,11 +114,16 @@ def build_worker(
     activities: list[Callable[..., Any]] | None = None,
 ) -> Worker:
     agents = agent_mode(settings)  # agent mode's workflow and model requests, with a provider
+    builtin = builtin_mode(settings)  # the built-in coding agent's task workflow and model requests
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows],
-        activities=[*(activities if activities is not None else build_activities(settings, db)), *agents.activities],
+        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows, *builtin.workflows],
+        activities=[
+            *(activities if activities is not None else build_activities(settings, db)),
+            *agents.activities,
+            *builtin.activities,
+        ],
         plugins=agents.plugins,
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
@@ -135,8 +146,17 @@ def worker_runtime(settings: Settings) -> Runtime | None:
     return runtime
 
 
+def sweep_leftovers(settings: Settings) -> None:
+    """What killed workers left (their tasks' work trees, their agents' prompt directories),
+    swept away on the cleaner's thread now and every ten minutes; what live tasks hold, of
+    any worker sharing the directories, stays (engine.scratch)."""
+    CLEANER.watch(settings.data_dir.resolve() / "work", WORK_TREE_PREFIX)
+    CLEANER.watch(Path(tempfile.gettempdir()), PRIVATE_PREFIX)
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    sweep_leftovers(settings)
     db = Database(settings.resolved_database_url)
     db.migrate()
     client = await connect(settings, runtime=worker_runtime(settings))

@@ -9,7 +9,12 @@ while a phase runs reaches that phase's next request. A budget that runs out sto
 at ``awaiting_budget``, everything before the phase kept, until the ``raise_budget`` update
 raises it (or the run is cancelled); the phase then runs again from its start. Until
 coding agents build the plan (part 2), the tasks are the template's modules and the
-agent's plan is reviewed and kept as documents (tasks.md)."""
+agent's plan is reviewed and kept as documents (tasks.md).
+
+A run on demand (``input.change``, ``POST /projects/{id}/runs``) goes the same way with the
+client's change request: the phases see it, as data, beside the spec the last ready run was
+built from, so the spec written is that spec's next version and the plan holds only the new
+tasks, which the coding agent builds on the project's last main."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from agents.types import AgentPhase, AgentPhaseInput, AgentPhaseResult, ProjectBrief, Spend, StoredOutput
     from workflows.agent_types import AgentBudget, AgentMode
     from workflows.coding_types import RESTORE_CHECKPOINT, Checkpoint, CheckpointInput
+    from workflows.failures import GenerationFailed
     from workflows.gates import Gates
     from workflows.state import RunState
     from workflows.status import StatusWriter, spec_record
@@ -59,15 +65,27 @@ class AgentGates:
         # The template's own questions pin its version and say which answers are its variables.
         template = await self._steps.clarify()
         variables = {q.id for q in template.questions} | set(self._input.answers)
-        clarified = await self._phase(AgentPhase.CLARIFY)
-        asked = await self._gates.ask(_merged(clarified.questions or [], template.questions))
+        change = self._input.change
+        if change is None:
+            clarified = await self._phase(AgentPhase.CLARIFY)
+            asked = await self._gates.ask(_merged(clarified.questions or [], template.questions))
+        else:
+            # A run on demand asks only the model's questions about the change (often none):
+            # the template's were answered when the project was made, and those answers stand.
+            clarified = await self._phase(AgentPhase.CLARIFY, answers=dict(self._input.answers))
+            asked = await self._gates.ask(clarified.questions or [])
         request = self._steps.request(template.template_digest)
         # Only the template's variables reach rendering; the model's own questions reach the spec.
-        request.answers = {k: v for k, v in request.answers.items() if k in variables}
+        # A change keeps the project's answers as they are, whatever its questions were called.
+        answers = request.answers if change is None else self._input.answers
+        request.answers = {k: v for k, v in answers.items() if k in variables}
         spec = await self._gates.review(lambda: self._spec_and_plan(request, asked))
         if self._agent.coding_agent is not None and self._plan is not None:
-            # Part 2: coding agents build the approved plan itself, on the template's files.
+            # Part 2: coding agents build the approved plan itself, on the template's files
+            # (a change: on the project's last main, which ``base`` names).
             return request, spec, await self._gates.enter_tasks(self._plan)
+        if change is not None:  # the API starts none without a coding agent; a plan alone builds nothing
+            raise GenerationFailed("a change is built by a coding agent, and this project has none")
         return request, spec, await self._gates.decompose(request)
 
     async def resume(self) -> tuple[TemplateRequest, SpecResult, PlanResult, Checkpoint]:
@@ -79,7 +97,12 @@ class AgentGates:
         request = self._steps.request(template.template_digest)
         checkpoint: Checkpoint = await workflow.execute_activity(
             RESTORE_CHECKPOINT,
-            CheckpointInput(request=request, previous_run=inp.resume_from_run, spec_version=inp.approved_spec_version),
+            CheckpointInput(
+                request=request,
+                previous_run=inp.resume_from_run,
+                spec_version=inp.approved_spec_version,
+                base=inp.base,
+            ),
             result_type=Checkpoint,
             start_to_close_timeout=timedelta(minutes=5),
             schedule_to_close_timeout=OUTAGE_PATIENCE,
@@ -127,6 +150,7 @@ class AgentGates:
                 template=inp.template,
                 brief=brief,
                 budget=state.budget,
+                change=inp.change,  # a run on demand: every phase writes the change's delta
                 **fields,
             )
             result = await self._run(phase_input)

@@ -18,12 +18,14 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from agents.budget import budget_exceeded
+    from workflows.builtin_task import run_builtin_task
     from workflows.coding_types import (
         PREPARE_WORKSPACE,
         RUN_CODING_TASK,
         Checkpoint,
         CodingTaskInput,
         CodingTaskResult,
+        FixRequest,
         TaskDependency,
         Workspace,
         WorkspaceInput,
@@ -132,34 +134,65 @@ class CodingRunner:
         if task.id in self.results:  # kept from the run a retry resumes
             return self.results[task.id].result
         await self._within_budget()
-        state, agent = self._state, self._input.agent
-        assert agent is not None
         dependencies = [
             TaskDependency(task_id=d, branch=self._branch(by_id[d]), bundle_key=self.results[d].result.bundle_key)
             for d in sorted(task.dependencies, key=lambda d: by_id[d].sequence)
         ]
+        done = await self._build(request, spec, task, workspace, dependencies)
+        return done.result
+
+    async def fix(
+        self, request: TemplateRequest, spec: SpecResult, task: TaskDefinition, merged: Workspace, fix: FixRequest
+    ) -> CodingTaskResult:
+        """A fix task (workflows/fixes.py), built like any task but on the merged history
+        (its dependencies, every task, are in it already), within the budget and not while
+        the run is paused."""
+        await workflow.wait_condition(lambda: not self._state.paused)
+        await self._within_budget()
+        return await self._build(request, spec, task, merged, [], fix)
+
+    async def _build(
+        self,
+        request: TemplateRequest,
+        spec: SpecResult,
+        task: TaskDefinition,
+        workspace: Workspace,
+        dependencies: list[TaskDependency],
+        fix: FixRequest | None = None,
+    ) -> CodingTaskResult:
+        state, agent = self._state, self._input.agent
+        assert agent is not None
         state.task_states[task.id] = "running"
+        coding_input = CodingTaskInput(
+            request=request,
+            task=task,
+            total_tasks=state.tasks_total,
+            workspace=workspace,
+            dependencies=dependencies,
+            spec=spec,
+            coding_agent=agent.coding_agent or "",
+            model=None,  # the worker's agent model (FORGEFLOW_AGENT_MODEL): not the planner's
+            max_cost_usd_per_task=agent.budget.max_cost_usd_per_task,
+            fix=fix,
+        )
+        summary = f"task {task.sequence}/{state.tasks_total}: {task.slug} (coding agent)"
         try:
-            done: CodingTaskResult = await workflow.execute_activity(
-                RUN_CODING_TASK,
-                CodingTaskInput(
-                    request=request,
-                    task=task,
-                    total_tasks=state.tasks_total,
-                    workspace=workspace,
-                    dependencies=dependencies,
-                    spec=spec,
-                    coding_agent=agent.coding_agent or "",
-                    model=None,  # the worker's agent model (FORGEFLOW_AGENT_MODEL): not the planner's
-                    max_cost_usd_per_task=agent.budget.max_cost_usd_per_task,
-                ),
-                result_type=CodingTaskResult,
-                start_to_close_timeout=AGENT_TASK_TIMEOUT,
-                heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
-                schedule_to_close_timeout=OUTAGE_PATIENCE + AGENT_TASK_TIMEOUT,
-                retry_policy=AGENT_TASK_RETRY,
-                summary=f"task {task.sequence}/{state.tasks_total}: {task.slug} (coding agent)",
-            )
+            done: CodingTaskResult
+            if coding_input.coding_agent == "builtin":
+                # The model and its file tools in the workflow: each request and tool call
+                # an activity of its own, in a child workflow that bounds this one's history.
+                done = await run_builtin_task(coding_input, summary=summary)
+            else:
+                done = await workflow.execute_activity(
+                    RUN_CODING_TASK,
+                    coding_input,
+                    result_type=CodingTaskResult,
+                    start_to_close_timeout=AGENT_TASK_TIMEOUT,
+                    heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
+                    schedule_to_close_timeout=OUTAGE_PATIENCE + AGENT_TASK_TIMEOUT,
+                    retry_policy=AGENT_TASK_RETRY,
+                    summary=summary,
+                )
         except BaseException:
             state.task_states[task.id] = "failed"
             raise
@@ -170,7 +203,7 @@ class CodingRunner:
         state.task_states[task.id] = "succeeded"
         state.tasks_done += 1
         workflow.set_current_details(self._writer.details())
-        return done.result
+        return done
 
     async def _within_budget(self) -> None:
         """Before a task starts: the project's budget (every run, phase and task together)

@@ -91,7 +91,7 @@ class Gates:
                 await workflow.wait_condition(lambda: state.decision is not None, timeout=timeout)
             except TimeoutError:
                 state.open_gate = None
-                state.error = f"No approval was received within {_human(timeout)}."
+                state.error = f"No approval was received within {human_duration(timeout)}."
                 raise GenerationFailed(state.error) from None
             decision, state.decision = state.decision, None
             assert decision is not None
@@ -111,7 +111,7 @@ class Gates:
             await writer.transition(ProjectStatus.GENERATING, Phase.SPEC, events=[requested])
 
 
-def _human(delta: timedelta) -> str:
+def human_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:

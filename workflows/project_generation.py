@@ -3,7 +3,8 @@
 clarify -> [answers] -> spec -> [approval] -> decompose -> tasks -> verify and export.
 The run's state is one ``RunState``; every status write is built and stored through
 ``StatusWriter`` (workflows/status.py); the engine steps are in workflows/steps.py and
-the tasks in workflows/tasks.py. Clients steer it with the updates below (the API) or the
+the tasks in workflows/tasks.py (a coding agent's in workflows/coding.py, then verify,
+fix and the build's review in workflows/fixes.py). Clients steer it with the updates below (the API) or the
 same operations as signals (scripts, the Web UI)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.coding import CodingRunner
     from workflows.dag import DagFailed
     from workflows.failures import TASK_FAILED, GenerationFailed, describe
+    from workflows.fixes import BuildFinish
     from workflows.gates import Gates
     from workflows.state import Decision, RunState
     from workflows.status import StatusWriter
@@ -60,6 +62,10 @@ class ProjectGenerationWorkflow:
         # Part 2: a coding agent builds the agent's plan, each task in its own work tree.
         coding = input.agent is not None and input.agent.coding_agent is not None
         self._coding = CodingRunner(input, self._state, self._writer) if coding else None
+        # ...then verified, fixed by the same agent and reviewed (``review: "diff"``) before the export.
+        self._finish = (
+            BuildFinish(input, self._state, self._writer, self._steps, self._coding) if self._coding else None
+        )
         # Pause and resume are stored as they are accepted, one at a time, in order.
         self._flag_lock = asyncio.Lock()
 
@@ -107,13 +113,20 @@ class ProjectGenerationWorkflow:
             request, spec, plan = await self._steps.prepare()
         state.tasks_total = len(plan.tasks)
         state.task_states = {t.id: "pending" for t in plan.tasks}
-        coding_base_key = None
         try:
-            if self._coding is not None:
+            if self._coding is not None and self._finish is not None:
                 workspace, bundles, commits = await self._coding.run(request, plan.tasks, spec)
-                coding_base_key = workspace.base_key
-            else:
-                bundles, commits = await self._tasks.run(request, plan.tasks)
+                built = AssembleInput(
+                    request=request,
+                    plan=plan,
+                    bundles=bundles,
+                    commits=commits,
+                    spec=spec,
+                    base=self._input.base,
+                    coding_base_key=workspace.base_key,
+                )
+                return (await self._finish.run(built)).artifact  # fix tasks may fail: DagFailed
+            bundles, commits = await self._tasks.run(request, plan.tasks)
         except DagFailed as exc:
             raise self._task_failed(exc.task_id, describe(exc.cause)) from exc
         except ChildWorkflowError as exc:
@@ -123,13 +136,7 @@ class ProjectGenerationWorkflow:
                 raise self._task_failed(failure["task_id"], failure["error"]) from exc
             raise
         assemble = AssembleInput(
-            request=request,
-            plan=plan,
-            bundles=bundles,
-            commits=commits,
-            spec=spec,
-            base=self._input.base,
-            coding_base_key=coding_base_key,
+            request=request, plan=plan, bundles=bundles, commits=commits, spec=spec, base=self._input.base
         )
         exported = await self._steps.verify_and_export(assemble)
         return exported.artifact
@@ -187,10 +194,13 @@ class ProjectGenerationWorkflow:
 
     def _decide(self, kind: str, notes: str) -> None:
         state = self._state
+        # At the build's review a decision names its round, and feedback goes to a fix task, not the spec.
+        build = state.open_gate == Phase.AWAITING_REVIEW
         state.open_gate = None  # from now on no other decision is accepted for this version
-        if kind == "regenerate":
+        if kind == "regenerate" and not build:
             state.feedback.append(notes)
-        state.decision = Decision(kind=kind, notes=notes, version=state.spec_version)  # type: ignore[arg-type]
+        version = state.review_round if build else state.spec_version
+        state.decision = Decision(kind=kind, notes=notes, version=version)  # type: ignore[arg-type]
 
     def _answer(self, answers: dict[str, Any]) -> None:
         state = self._state

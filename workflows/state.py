@@ -35,7 +35,7 @@ class Decision:
 
     kind: DecisionKind
     notes: str
-    version: int
+    version: int  # the spec version; at the build's review (AWAITING_REVIEW), its round
 
 
 @dataclass
@@ -62,8 +62,9 @@ class RunState:
     # everything the earlier run wrote; ``stored`` counts this run's writes on record.
     seq: int = 0
     stored: int = 0
-    # The gate a client may act on now: AWAITING_ANSWERS or AWAITING_APPROVAL once the
-    # write entering it is stored, None again the moment an answer or decision is accepted.
+    # The gate a client may act on now (AWAITING_ANSWERS, AWAITING_APPROVAL, AWAITING_REVIEW
+    # or AWAITING_BUDGET) once the write entering it is stored, None again the moment an
+    # answer or decision is accepted.
     open_gate: Phase | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     answers_received: bool = False
@@ -85,6 +86,10 @@ class RunState:
     budget: AgentBudget | None = None
     budget_raised: bool = False
     spent: Spend = field(default_factory=Spend)
+    # Coding agents (workflows/fixes.py): the build's review round open or last opened (the
+    # ``version`` a decision at AWAITING_REVIEW names), and the fix tasks made so far.
+    review_round: int = 0
+    fixes: int = 0
 
     @classmethod
     def starting(cls, input: ProjectGenerationInput) -> RunState:

@@ -51,7 +51,7 @@ PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), max
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
 )
-GATES = (Phase.AWAITING_ANSWERS, Phase.AWAITING_APPROVAL, Phase.AWAITING_BUDGET)
+GATES = (Phase.AWAITING_ANSWERS, Phase.AWAITING_APPROVAL, Phase.AWAITING_REVIEW, Phase.AWAITING_BUDGET)
 # What the Web UI's ForgeflowStatus shows while a run is paused, so an operator can filter on it.
 PAUSED_STATUS = "paused"
 
@@ -211,6 +211,12 @@ class StatusWriter:
             lines.append(
                 f"Waits for a review of spec v{state.spec_version}: "
                 f"`approve`, `reject` or `regenerate` (update or signal, with `version: {state.spec_version}`)."
+            )
+        elif state.open_gate == Phase.AWAITING_REVIEW:
+            diff = f"GET /projects/{inp.project_id}/runs/{inp.run_number}/diff"
+            lines.append(
+                f"Waits for a review of the build's diff (`{diff}`), round {state.review_round}: `approve`, "
+                f"`reject` or `regenerate` with feedback (update or signal, with `version: {state.review_round}`)."
             )
         elif state.open_gate == Phase.AWAITING_ANSWERS:
             lines.append(f"Waits for `answers` to {len(state.questions)} questions (update or signal).")

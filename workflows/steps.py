@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         SpecInput,
         SpecResult,
         TemplateRequest,
+        VerifyResult,
     )
 
 # Engine steps are deterministic: what the template or the answers got wrong fails at once,
@@ -133,6 +134,29 @@ class EngineSteps:
         verifying = writer.next_write(ProjectStatus.GENERATING, Phase.VERIFY)
         ready = writer.ready_write()
         carried = assemble.model_copy(update={"record_first": verifying, "record_last": ready})
+        assembled = await self._assembly(carried, "verify and export")
+        writer.took(verifying)
+        verified = assembled.verification
+        if verified.ok and assembled.export is not None and assembled.recorded is not None:
+            writer.took(assembled.recorded)
+            return assembled.export
+        completed = writer.event("verification_completed", verified.model_dump(mode="json"))
+        await writer.transition(ProjectStatus.GENERATING, Phase.VERIFY, verification=verified, events=[completed])
+        self._state.error = "Verification failed: " + "; ".join(verified.errors[:5])
+        raise GenerationFailed(self._state.error)
+
+    async def export_verified(self, assemble: AssembleInput, verified: VerifyResult) -> ExportResult:
+        """Coding agents' build, merged and verified already (workflows/fixes.py): the same
+        activity exports it without checking again, and stores the ready write."""
+        ready = self._writer.ready_write()
+        carried = assemble.model_copy(update={"verified": verified, "record_last": ready})
+        assembled = await self._assembly(carried, "export")
+        if assembled.export is None or assembled.recorded is None:  # verified.ok: not reached
+            raise GenerationFailed("The export did not take the verified build.")
+        self._writer.took(assembled.recorded)
+        return assembled.export
+
+    async def _assembly(self, carried: AssembleInput, summary: str) -> AssemblyResult:
         assembled: AssemblyResult = await workflow.execute_activity(
             VERIFY_AND_EXPORT,
             carried,
@@ -143,14 +167,6 @@ class EngineSteps:
             heartbeat_timeout=timedelta(seconds=self._input.task_heartbeat_seconds),
             schedule_to_close_timeout=OUTAGE_PATIENCE,
             retry_policy=ENGINE_RETRY,
-            summary="verify and export",
+            summary=summary,
         )
-        writer.took(verifying)
-        verified = assembled.verification
-        if verified.ok and assembled.export is not None and assembled.recorded is not None:
-            writer.took(assembled.recorded)
-            return assembled.export
-        completed = writer.event("verification_completed", verified.model_dump(mode="json"))
-        await writer.transition(ProjectStatus.GENERATING, Phase.VERIFY, verification=verified, events=[completed])
-        self._state.error = "Verification failed: " + "; ".join(verified.errors[:5])
-        raise GenerationFailed(self._state.error)
+        return assembled

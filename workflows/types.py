@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
 from workflows.agent_types import AgentMode
+from workflows.change_types import ChangeRequest
 from workflows.update_types import HistoryBase, RunCommits
 
 
@@ -35,6 +36,9 @@ class Phase(StrEnum):
     SPEC = "spec"
     AWAITING_APPROVAL = "awaiting_approval"
     AWAITING_BUDGET = "awaiting_budget"
+    # Agent mode with ``review: "diff"``: the merged, verified build waits for a decision
+    # (status awaiting_approval), its diff served by GET /projects/{id}/runs/{n}/diff.
+    AWAITING_REVIEW = "awaiting_review"
     DECOMPOSE = "decompose"
     TASKS = "tasks"
     VERIFY = "verify"
@@ -77,7 +81,7 @@ class ProjectGenerationInput(BaseModel):
     max_parallel_tasks: int = Field(default=4, ge=1, le=64)
     approval_timeout_seconds: float = Field(default=7 * 24 * 3600, gt=0)
     run_number: int = 1
-    trigger: str = "create"  # or "retry", "update"
+    trigger: str = "create"  # or "retry", "update", "prompt"
     owner_id: int | None = None
     webhook_url: str | None = None
     # A retry rebuilds the approved spec version from its answers and feedback, with no
@@ -105,6 +109,9 @@ class ProjectGenerationInput(BaseModel):
     # A retry of a coding agents' run: the approved spec and plan and the finished tasks of
     # this run, kept (workflows.coding_types.Checkpoint).
     resume_from_run: int | None = None
+    # A run on demand (trigger "prompt"): the client's change, planned as a spec delta and
+    # built by the coding agent on top of ``base``, the last ready run's history.
+    change: ChangeRequest | None = None
 
     @property
     def waits_for_answers(self) -> bool:
@@ -336,6 +343,9 @@ class AssembleInput(BaseModel):
     # Agent mode with a coding agent: the tasks' branches (``bundles``) merge into this
     # history's main with git, instead of the template's modules into a history of their own.
     coding_base_key: str | None = None
+    # Coding agents' runs: verified already, on this same merge (verify_merged), so the
+    # export runs no check again.
+    verified: VerifyResult | None = None
 
 
 class VerifyFinding(BaseModel):

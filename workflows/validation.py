@@ -39,10 +39,15 @@ def invalid_input(errors: list[dict[str, str]]) -> ApplicationError:
 
 
 def check_review(state: RunState, version: int | None) -> None:
-    """A decision is taken on the spec version under review, once: after one is accepted
-    (or while a new version is written) the gate is closed."""
+    """A decision is taken on the spec version under review, or on the build's review round
+    (agent mode's ``review: "diff"``), once: after one is accepted (or while a new version
+    or build is made) the gate is closed."""
+    if state.open_gate == Phase.AWAITING_REVIEW:
+        if version is not None and version != state.review_round:
+            raise invalid_state(state, f"review round {state.review_round} is open, not {version}")
+        return
     if state.open_gate != Phase.AWAITING_APPROVAL:
-        raise invalid_state(state, "no spec is awaiting review")
+        raise invalid_state(state, "no spec or build is awaiting review")
     if version is not None and version != state.spec_version:
         raise invalid_state(state, f"spec v{state.spec_version} is under review, not v{version}")
 

@@ -4,7 +4,8 @@ against the worker by :func:`check_available`.
 
 The variables (empty means unset):
 
-* ``FORGEFLOW_CODING_AGENT``: builtin (default), claude-code, codex or command;
+* ``FORGEFLOW_CODING_AGENT``: builtin (default; the model provider's model, or
+  FORGEFLOW_AGENT_MODEL, with file tools: it needs FORGEFLOW_LLM_*), claude-code, codex or command;
 * ``FORGEFLOW_AGENT_COMMAND``: command: the argv template, split like a shell would (never
   run by one), with ``{prompt_file}``, ``{workdir}`` and ``{model}``; claude-code, codex: the
   program and any arguments before forgeflow's, when FORGEFLOW_AGENT_EXECUTABLE is unset;
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 
 class AgentKind(StrEnum):
-    BUILTIN = "builtin"  # forgeflow's own, run by the workflow: no program here
+    BUILTIN = "builtin"  # forgeflow's own: the model with file tools, in a workflow (workflows/builtin_task.py)
     CLAUDE_CODE = "claude-code"
     CODEX = "codex"
     COMMAND = "command"

@@ -14,10 +14,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import zlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.coding.gitobjects import (
+    Changes,
+    bundle_of,
+    commit_object,
+    indexed_pack,
+    stripspace,
+    tree_changes,
+    tree_of,
+)
 from engine import EngineError, gitpack
 from engine.gitrepo import GIT_TIMEOUT, IDENTITY, TIMESTAMP
 
@@ -42,9 +52,7 @@ CONFIG = (
 ATTRIBUTES = "* -text !eol -crlf -filter -ident !working-tree-encoding !merge\n"
 _NAME, _EMAIL = IDENTITY.removesuffix(">").split(" <")
 _DATE = f"@{TIMESTAMP}"
-_KIND_ORDER = {b"commit": 0, b"tree": 1, b"blob": 2}
-
-Changes = dict[str, str]  # path -> "A" (added), "M" (modified) or "D" (deleted)
+_KINDS = (b"commit", b"tree", b"blob")
 
 
 class GitFailed(Exception):
@@ -122,53 +130,66 @@ class Repo:
 
 
 def create(*, git_dir: Path, work: Path) -> Repo:
-    """A fresh repository: both directories must not exist yet (a retry gets a fresh scratch)."""
+    """A fresh repository: both directories must not exist yet (a retry gets a fresh scratch).
+    Its git directory is what ``git init --template=`` makes (nothing from a template dir, no
+    sample hooks), written here: git init probes the filesystem and rewrites its config five
+    times, in a process of its own for every task."""
     work.mkdir(parents=True)
     git_dir.mkdir(parents=True)
-    repo = Repo(git_dir=git_dir, work=work)
-    repo.home.mkdir()
-    repo.run("init", "-q", "--template=")  # no sample hooks, nothing from a template dir
-    (git_dir / "info").mkdir(exist_ok=True)
+    for folder in ("home", "info", "objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        (git_dir / folder).mkdir(parents=True)
+    (git_dir / "HEAD").write_text("ref: refs/heads/main\n")
+    # No reflogs: nothing reads the history of refs in a directory deleted after the task.
+    (git_dir / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n"
+    )
     (git_dir / "info" / "attributes").write_text(ATTRIBUTES)
-    return repo
+    return Repo(git_dir=git_dir, work=work)
 
 
-def import_bundle(repo: Repo, *, data: bytes, ref: str) -> str:
-    """The commit ``ref`` names in ``data`` (a bundle our writer made), its objects put in
-    the repository. The bundle is read by our reader first: it refuses anything else."""
-    refs, _objects = gitpack.read_bundle(data)
-    commit = dict(refs).get(ref)
-    if commit is None:
-        raise EngineError(f"the bundle has no {ref} (it has {', '.join(name for name, _ in refs)})")
-    path = repo.git_dir / "incoming.bundle"
-    path.write_bytes(data)
-    try:
-        repo.run("bundle", "unbundle", str(path))
-    finally:
-        path.unlink()
-    return commit.hex()
+def import_bundles(repo: Repo, bundles: Sequence[tuple[bytes, str]]) -> list[str]:
+    """The commit each (bundle, ref) names, every bundle's objects put in the repository.
+    Each bundle is read by our reader, which refuses anything our writer did not make and
+    checks every object's id against its content; what ``git index-pack`` would check again
+    in a process of its own. Their objects then go in as one pack and its index."""
+    commits: list[str] = []
+    objects: dict[bytes, tuple[bytes, bytes]] = {}
+    for data, ref in bundles:
+        refs, found = gitpack.read_bundle(data)
+        commit = dict(refs).get(ref)
+        if commit is None:
+            raise EngineError(f"the bundle has no {ref} (it has {', '.join(name for name, _ in refs)})")
+        commits.append(commit.hex())
+        objects.update(found)
+    name, pack, index = indexed_pack(objects)
+    folder = repo.git_dir / "objects" / "pack"
+    (folder / f"{name}.pack").write_bytes(pack)
+    (folder / f"{name}.idx").write_bytes(index)  # last: git reads a pack once its index exists
+    return commits
 
 
-def commit_tree(repo: Repo, *, parents: Sequence[str], message: str) -> str:
-    """The index as a commit, with fixed metadata and ``message`` stored as given; a
-    commit is made even if its tree is its parent's."""
-    if "\0" in message:
-        raise EngineError("a commit message cannot hold a NUL character")
-    tree = repo.text("write-tree")
-    args = [arg for parent in parents for arg in ("-p", parent)]
-    return repo.text("commit-tree", tree, *args, stdin=message.encode())
+def merge(repo: Repo, *, head: str, commit: str, message: str) -> tuple[str | None, list[str]]:
+    """``commit`` merged into ``head`` as ``git merge --no-ff -m message`` merges it (ort,
+    the message cleaned up as git cleans it), and the merge commit written in the
+    repository: (that commit, []); (None, the conflicting files) if it conflicts. Neither
+    the index nor the work tree is touched: since 2.38 ``git merge`` also runs ``git stash
+    create`` every time, a process no merge here needs."""
+    code, out = repo.run("merge-tree", "--write-tree", "--no-messages", "--name-only", "-z", head, commit, codes=(0, 1))
+    tree, *conflicts = [item for item in out.split(b"\0") if item]
+    if code == 1:
+        if not conflicts:
+            raise GitFailed(f"git merge-tree of {commit} failed without a conflict")
+        return None, [os.fsdecode(path) for path in conflicts]
+    merged, body = commit_object(tree=tree.decode(), parents=[head, commit], message=stripspace(message))
+    write_object(repo, merged, b"commit", body)
+    return merged, []
 
 
-def merge(repo: Repo, *, commit: str, message: str) -> list[str]:
-    """``commit`` merged into HEAD with a merge commit; the conflicting files if it conflicts
-    (the work tree then left mid-merge)."""
-    code, _out = repo.run("merge", "-q", "--no-ff", "--no-edit", "-m", message, "--", commit, codes=(0, 1))
-    if code == 0:
-        return []
-    conflicts = repo.paths("diff", "--name-only", "-z", "--diff-filter=U")
-    if not conflicts:
-        raise GitFailed(f"git merge of {commit} failed without a conflict")
-    return conflicts
+def write_object(repo: Repo, oid: str, kind: bytes, body: bytes) -> None:
+    """A loose object, as git stores one: zlib of its header and body, named by its id."""
+    folder = repo.git_dir / "objects" / oid[:2]
+    folder.mkdir(exist_ok=True)
+    (folder / oid[2:]).write_bytes(zlib.compress(b"%s %d\0" % (kind, len(body)) + body))
 
 
 def changes_by_stat(repo: Repo) -> Changes:
@@ -183,36 +204,38 @@ def changes_by_stat(repo: Repo) -> Changes:
     return changes
 
 
-def staged_changes(repo: Repo, *, start: str) -> Changes:
-    """The work tree against ``start``, as git commits it: the index is reset to the
-    start's tree without stat information, so every file is read again from disk."""
+def staged_changes(repo: Repo, *, start: str) -> tuple[str, dict[bytes, tuple[bytes, bytes]], Changes]:
+    """The work tree as git commits it (the index reset to the start's tree without stat
+    information, so every file is read again from disk), as a tree; every object of the
+    repository, that tree's among them; and what changed from the start."""
     repo.run("read-tree", start)
     repo.run("add", "-A")
-    items = repo.paths("diff", "--cached", "--name-status", "-z", "--no-renames", start, "--")
-    # T (a type change) is a modification: symlinks and gitlinks were refused before
-    return {path: status if status in ("A", "D") else "M" for status, path in zip(items[::2], items[1::2], strict=True)}
+    tree = repo.text("write-tree")
+    objects = read_objects(repo)
+    return tree, objects, tree_changes(objects, tree_of(objects, start), bytes.fromhex(tree))
 
 
-def export_bundle(repo: Repo, *, refs: Sequence[tuple[str, str]]) -> tuple[bytes, dict[bytes, tuple[bytes, bytes]]]:
-    """A bundle of ``refs`` (name, commit) and everything they reach, written by our writer
-    from whole objects (``git bundle create`` writes deltas our reader refuses); and the
-    objects. They are in a fixed order (commits, trees, blobs; each by id), so the same
-    history gives the same bytes whichever order a git version walks it in."""
-    tips = sorted({commit for _name, commit in refs})
-    listed = repo.run("rev-list", "--objects", *tips, "--")[1].decode()
-    oids = [line.split(" ", 1)[0] for line in listed.splitlines() if line]
-    raw = repo.run("cat-file", "--batch", stdin="".join(f"{oid}\n" for oid in oids).encode())[1]
+def read_objects(repo: Repo) -> dict[bytes, tuple[bytes, bytes]]:
+    """Every object of the repository (one ``cat-file`` for them all): the scratch
+    repository of one task holds nothing else of size, and what the refs of a bundle do not
+    reach stays out of it (:func:`agents.coding.gitobjects.bundle_of`)."""
+    raw = repo.run("cat-file", "--batch-all-objects", "--batch", "--unordered")[1]
     objects: dict[bytes, tuple[bytes, bytes]] = {}
     pos = 0
-    for _ in oids:
+    while pos < len(raw):
         end = raw.index(b"\n", pos)
         header = raw[pos:end].split(b" ")
-        if len(header) != 3 or header[1] not in _KIND_ORDER:
+        if len(header) != 3 or header[1] not in _KINDS:
             raise GitFailed(f"git cat-file: unexpected {raw[pos:end][:100]!r}")
         oid, kind, size = header
         start = end + 1
         objects[bytes.fromhex(oid.decode())] = (kind, raw[start : start + int(size)])
         pos = start + int(size) + 1  # the body, then a newline
-    ordered = dict(sorted(objects.items(), key=lambda item: (_KIND_ORDER[item[1][0]], item[0])))
-    named = [(name, bytes.fromhex(commit)) for name, commit in refs]
-    return gitpack.bundle(named, ordered), ordered
+    return objects
+
+
+def export_bundle(repo: Repo, *, refs: Sequence[tuple[str, str]]) -> tuple[bytes, dict[bytes, tuple[bytes, bytes]]]:
+    """A bundle of ``refs`` (name, commit) and everything they reach, written by our writer
+    from whole objects (``git bundle create`` writes deltas our reader refuses); and the
+    objects, in the bundle's fixed order."""
+    return bundle_of(refs, read_objects(repo))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from agents.coding.types import AgentRun
 from engine import EngineError
 from engine.sandbox import MIB, SYSTEM_LINKS, Limits, Outcome, SandboxConfig, python_dirs
 from engine.sandbox import run as run_sandboxed
+from engine.scratch import held_dir
 
 __all__ = ["AgentRun", "AgentUnavailable", "build_argv", "run_coding_agent"]
 
@@ -36,6 +36,7 @@ READERS: dict[AgentKind, Callable[[Path, int], Report]] = {
 SYSTEM_DIRS = tuple(Path(p) for p in ("/usr", *SYSTEM_LINKS))  # the sandbox mounts them already
 TAIL_CHARS = 2000  # of stderr, and of stdout, in AgentRun.output_tail
 ERROR_TAIL = 1000  # of that, in the error of a non-zero exit
+PRIVATE_PREFIX = "ff-agent-"  # <the system's temporary directory>/ff-agent-*: a run's prompt and output
 
 
 class AgentUnavailable(EngineError):
@@ -66,13 +67,14 @@ def run_coding_agent(
         raise EngineError(f"the agent's work tree {workdir} is not a directory")
     program = os.path.abspath(shutil.which(config.program) or config.program)
     box = agent_sandbox(config, sandbox)
-    with tempfile.TemporaryDirectory(prefix="ff-agent-") as private:  # 0700: the worker's alone
-        shared = Path(private) / "in"  # what the agent may read of it (read-only, as uid 65534)
+    # 0700, the worker's alone; held while the agent runs, so a killed worker's is swept away.
+    with held_dir(PRIVATE_PREFIX) as private:
+        shared = private / "in"  # what the agent may read of it (read-only, as uid 65534)
         shared.mkdir(mode=0o755)
         prompt_file = shared / "prompt.md"
         prompt_file.write_text(prompt, encoding="utf-8")
         prompt_file.chmod(0o644)
-        stdout = Path(private) / "stdout"
+        stdout = private / "stdout"
         outcome = run_sandboxed(
             build_argv(config, program=program, prompt_file=prompt_file, workdir=workdir),
             cwd=workdir,

@@ -8,7 +8,11 @@ its dependencies' branches merged in), one commit per task (:func:`finish_task`)
 every task branch merged into ``main`` in merge order (:func:`merge_tasks`). All of it
 goes from activity to activity as bundles our own writer makes and reader reads
 (:mod:`engine.gitpack`), and has fixed metadata: a retry with the same inputs makes the
-same commits."""
+same commits.
+
+Git's processes are most of a task's time here: git makes the work tree, the index, the
+blobs, trees and merges in as few commands as that takes (:mod:`agents.coding.gitcli`);
+commits, diffs of trees and bundles come from its objects (:mod:`agents.coding.gitobjects`)."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from pathlib import Path
 from typing import Literal
 
 from agents.coding import gitcli
-from agents.coding.gitcli import Changes, Repo
+from agents.coding.gitcli import Repo
+from agents.coding.gitobjects import Changes, commit_bundle
 from engine import EngineError, PathScopeViolation
 from engine.paths import name_problem, safe_relative
 from engine.plan import matches
@@ -115,9 +120,9 @@ def base_bundle(*, files: Tree, message: str) -> tuple[str, bytes]:
             target.write_bytes(files[rel].data)
             target.chmod(0o755 if files[rel].executable else 0o644)
         repo.run("add", "-A", "--force")  # a .gitignore among the files hides none of them
-        commit = gitcli.commit_tree(repo, parents=[], message=message)
-        data, _objects = gitcli.export_bundle(repo, refs=[("refs/heads/main", commit), ("HEAD", commit)])
-    return commit, data
+        tree = repo.text("write-tree")
+        objects = gitcli.read_objects(repo)
+    return commit_bundle(objects, tree=tree, parents=[], message=message, ref="refs/heads/main")
 
 
 def start_task(*, scratch: Path, base: bytes, dependencies: Sequence[tuple[str, bytes]], branch: str) -> TaskTree:
@@ -128,15 +133,22 @@ def start_task(*, scratch: Path, base: bytes, dependencies: Sequence[tuple[str, 
     for name, _data in dependencies:
         _check_branch(name)
     repo = gitcli.create(git_dir=scratch / "git", work=scratch / "work")
-    main = gitcli.import_bundle(repo, data=base, ref="refs/heads/main")
-    repo.run("checkout", "-q", "-b", branch, main, "--")
-    for name, data in dependencies:
-        commit = gitcli.import_bundle(repo, data=data, ref=f"refs/heads/{name}")
-        conflicts = gitcli.merge(repo, commit=commit, message=f"Merge branch '{name}'")
-        if conflicts:
-            raise MergeConflict(branch=name, files=conflicts)
-    start = repo.text("rev-parse", "--verify", "HEAD^{commit}")
+    bundles = [(base, "refs/heads/main"), *((data, f"refs/heads/{name}") for name, data in dependencies)]
+    main, *commits = gitcli.import_bundles(repo, bundles)
+    merges = [(name, commit, f"Merge branch '{name}'") for (name, _), commit in zip(dependencies, commits, strict=True)]
+    start = _merged(repo, main, merges)
+    repo.run("checkout", "-q", "-b", branch, start, "--")  # the work tree and the index, once
     return TaskTree(work=repo.work, git_dir=repo.git_dir, branch=branch, start=start)
+
+
+def _merged(repo: Repo, head: str, merges: Sequence[tuple[str, str, str]]) -> str:
+    """``head`` with each (branch, commit, message) merged into it in order: the last merge."""
+    for name, commit, message in merges:
+        merged, conflicts = gitcli.merge(repo, head=head, commit=commit, message=message)
+        if merged is None:
+            raise MergeConflict(branch=name, files=conflicts)
+        head = merged
+    return head
 
 
 def _scan(work: Path) -> dict[str, int]:
@@ -235,9 +247,10 @@ def finish_task(
     max_total_bytes: int,
     on_outside: Literal["fail", "discard"] = "fail",
 ) -> TaskCommit:
-    """The work tree as the agent left it on disk, checked and committed on the task's
-    branch with ``tree.start`` as its parent (a commit even if nothing changed, so every
-    task has one; the same work gives the same commit however often this runs)."""
+    """The work tree as the agent left it on disk, checked and committed, with ``tree.start``
+    as its parent, as the tip of the task's branch in its bundle (a commit even if nothing
+    changed, so every task has one; the same work gives the same commit however often this
+    runs)."""
     repo = Repo(git_dir=tree.git_dir, work=tree.work)
     limits = _Limits(path_scope, max_file_bytes, max_total_bytes, on_outside)
     sizes = _scan(tree.work)
@@ -245,15 +258,15 @@ def finish_task(
     # (or discarded) before git copies it into its object store ...
     discarded = _judge(repo, start=tree.start, changes=gitcli.changes_by_stat(repo), sizes=sizes, limits=limits)
     # ... then by git's own reading of every file, which is what gets committed.
-    changes = gitcli.staged_changes(repo, start=tree.start)
+    staged, objects, changes = gitcli.staged_changes(repo, start=tree.start)
     more = _judge(repo, start=tree.start, changes=changes, sizes=sizes, limits=limits)
     if more:
         discarded += more
-        changes = gitcli.staged_changes(repo, start=tree.start)
-    commit = gitcli.commit_tree(repo, parents=[tree.start], message=message)
-    ref = f"refs/heads/{tree.branch}"
-    repo.run("update-ref", ref, commit)
-    data, _objects = gitcli.export_bundle(repo, refs=[(ref, commit), ("HEAD", commit)])
+        staged, objects, changes = gitcli.staged_changes(repo, start=tree.start)
+    # The commit lives in its bundle alone: the task's repository goes with the task.
+    commit, data = commit_bundle(
+        objects, tree=staged, parents=[tree.start], message=message, ref=f"refs/heads/{tree.branch}"
+    )
     return TaskCommit(
         commit=commit,
         changed=sorted(path for path, status in changes.items() if status != "D"),
@@ -278,16 +291,12 @@ def merge_tasks(
     if len(set(names)) != len(names):
         raise EngineError("a task branch is given twice")
     repo = gitcli.create(git_dir=scratch / "git", work=scratch / "work")
-    main = gitcli.import_bundle(repo, data=base, ref="refs/heads/main")
-    repo.run("checkout", "-q", "-B", "main", main, "--")
-    branches: dict[str, str] = {}
-    for name, data in tasks:
-        branches[name] = gitcli.import_bundle(repo, data=data, ref=f"refs/heads/{name}")
-        message = message_for(name) if message_for is not None else f"Merge branch '{name}'"
-        conflicts = gitcli.merge(repo, commit=branches[name], message=message)
-        if conflicts:
-            raise MergeConflict(branch=name, files=conflicts)
-    head = repo.text("rev-parse", "--verify", "HEAD^{commit}")
+    main, *commits = gitcli.import_bundles(
+        repo, [(base, "refs/heads/main"), *((data, f"refs/heads/{name}") for name, data in tasks)]
+    )
+    branches = dict(zip(names, commits, strict=True))
+    message = message_for or (lambda name: f"Merge branch '{name}'")
+    head = _merged(repo, main, [(name, commit, message(name)) for name, commit in branches.items()])
     # The refs as `git bundle create --all` lists them: sorted, then HEAD, which tells
     # `git clone` what to check out.
     refs = sorted([("refs/heads/main", head), *((f"refs/heads/{b}", c) for b, c in branches.items())])

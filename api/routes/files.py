@@ -1,10 +1,12 @@
-"""Browse the generated project: straight from the stored ZIP, never from the disk."""
+"""Browse the generated project: straight from the stored ZIP, never from the disk. The
+latest ready run's by default; ``?run=N`` another ready run's; ``?ref=`` one branch of the
+run's history (``main`` or a task branch), read from its git bundle (api/run_exports.py)."""
 
 from __future__ import annotations
 
 import mimetypes
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import PurePosixPath
 from typing import Annotated, BinaryIO
 from urllib.parse import quote
@@ -14,10 +16,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth_first import AuthFirstRoute
-from api.deps import ArtifactsDep, ReadableProject
-from api.errors import ERROR_RESPONSES, ApiError, invalid_state
+from api.deps import ArtifactsDep, ReadableProject, SessionDep
+from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import FileEntry, FileListing
-from store.models import Project
+from api.run_exports import RefQuery, RunExport, RunQuery, branch_tree, selected_export
 
 CHUNK_BYTES = 256 * 1024
 SNIFF_BYTES = 8 * 1024  # enough to tell text from binary in a file without a known type
@@ -112,40 +114,47 @@ class _OwnZip(zipfile.ZipFile):
             self._own.close()
 
 
-def _archive(project: Project, artifacts: ArtifactsDep) -> zipfile.ZipFile:
-    """The project's ZIP, from a seekable local file: the stored file itself, or a copy of
-    the S3 object kept by its sha256. A store that cannot be reached is a 503."""
-    if not project.artifact_ready or not project.artifact_key:
-        raise invalid_state("The project's files are not ready yet.", project.status)
-    return _OwnZip(artifacts.open_seekable(project.artifact_key, project.artifact_sha256))
+def _archive(export: RunExport, artifacts: ArtifactsDep) -> zipfile.ZipFile:
+    """The run's ZIP, from a seekable local file: the stored file itself, or a copy of the
+    S3 object kept by its sha256. A store that cannot be reached is a 503."""
+    return _OwnZip(artifacts.open_seekable(export.zip_key, export.sha256))
+
+
+def _listing(files: Iterable[tuple[str, int]], directory: str, raw: str) -> FileListing:
+    """The entries of ``directory`` among ``files`` (path relative to the project, size)."""
+    prefix = f"{directory}/" if directory else ""
+    entries: dict[str, FileEntry] = {}
+    for rel_path, size in files:
+        if not rel_path.startswith(prefix):
+            continue
+        name, _, below = rel_path[len(prefix) :].partition("/")
+        rel = f"{prefix}{name}"
+        entries[name] = FileEntry(path=rel, type="directory") if below else FileEntry(path=rel, type="file", size=size)
+    if directory and not entries:
+        raise file_not_found(raw)
+    return FileListing(path=directory, entries=[entries[k] for k in sorted(entries)])
 
 
 @router.get("/files", response_model=FileListing, summary="List a directory of the output")
 def read_files(
     response: Response,
     project: ReadableProject,
+    session: SessionDep,
     artifacts: ArtifactsDep,
     path: Annotated[str, Query(max_length=1000)] = "",
+    run: RunQuery = None,
+    ref: RefQuery = None,
 ) -> FileListing:
     response.headers.update(SAFE_FILE_HEADERS)
     directory = clean_path(path)
-    with _archive(project, artifacts) as zf:
+    export = selected_export(session=session, project=project, run=run)
+    if ref is not None:  # one branch of the run's history, from its git bundle
+        tree = branch_tree(artifacts=artifacts, export=export, ref=ref)
+        return _listing(((rel, len(data.data)) for rel, data in tree.items()), directory, path)
+    with _archive(export, artifacts) as zf:
         infos = zf.infolist()
     root = PurePosixPath(infos[0].filename).parts[0] if infos else ""
-    prefix = f"{root}/{directory}/" if directory else f"{root}/"
-    entries: dict[str, FileEntry] = {}
-    for info in infos:
-        if not info.filename.startswith(prefix):
-            continue
-        rest = info.filename[len(prefix) :]
-        name, _, below = rest.partition("/")
-        rel = f"{directory}/{name}" if directory else name
-        entries[name] = (
-            FileEntry(path=rel, type="directory") if below else FileEntry(path=rel, type="file", size=info.file_size)
-        )
-    if directory and not entries:
-        raise file_not_found(path)
-    return FileListing(path=directory, entries=[entries[k] for k in sorted(entries)])
+    return _listing(((i.filename[len(root) + 1 :], i.file_size) for i in infos), directory, path)
 
 
 @router.get(
@@ -161,11 +170,25 @@ def read_files(
         }
     },
 )
-def read_file(file_path: str, project: ReadableProject, artifacts: ArtifactsDep) -> StreamingResponse:
+def read_file(
+    file_path: str,
+    project: ReadableProject,
+    session: SessionDep,
+    artifacts: ArtifactsDep,
+    run: RunQuery = None,
+    ref: RefQuery = None,
+) -> Response:
     rel = clean_path(file_path)
     if not rel:
         raise file_not_found(file_path)
-    zf = _archive(project, artifacts)
+    export = selected_export(session=session, project=project, run=run)
+    if ref is not None:  # one branch of the run's history, from its git bundle
+        found = branch_tree(artifacts=artifacts, export=export, ref=ref).get(rel)
+        if found is None:
+            raise file_not_found(file_path)
+        media_type, inline = presentation(rel, found.data[:SNIFF_BYTES])
+        return Response(found.data, media_type=media_type, headers=_file_headers(rel, inline))
+    zf = _archive(export, artifacts)
     try:
         names = zf.namelist()
         root = PurePosixPath(names[0]).parts[0] if names else ""
@@ -193,10 +216,10 @@ def read_file(file_path: str, project: ReadableProject, artifacts: ArtifactsDep)
             member.close()
             zf.close()
 
-    disposition = "inline" if inline else "attachment"
-    headers = {
-        **SAFE_FILE_HEADERS,
-        "Content-Length": str(info.file_size),
-        "Content-Disposition": content_disposition(disposition, PurePosixPath(rel).name),
-    }
+    headers = {**_file_headers(rel, inline), "Content-Length": str(info.file_size)}
     return StreamingResponse(body(), media_type=media_type, headers=headers)
+
+
+def _file_headers(rel: str, inline: bool) -> dict[str, str]:
+    disposition = "inline" if inline else "attachment"
+    return {**SAFE_FILE_HEADERS, "Content-Disposition": content_disposition(disposition, PurePosixPath(rel).name)}

@@ -24,12 +24,13 @@ from api.deps import (
     StatusCacheDep,
     TemporalDep,
 )
-from api.downloads import artifact_response
+from api.downloads import artifact_response, run_artifact_response
 from api.errors import ERROR_RESPONSES, invalid_state, project_not_found
 from api.exports import zip_with_git_download
 from api.lifecycle_schemas import ArchivedProject, ProjectUpdate
 from api.query import OnlyQuery
 from api.reads import DEFAULT_PAGE, MAX_PAGE
+from api.run_exports import RunQuery
 from api.schemas import (
     ProjectCreate,
     ProjectEnvelope,
@@ -130,8 +131,20 @@ def read_project_artifact(
     identity: ReaderDep,
     artifacts: ArtifactsDep,
     with_git: Annotated[bool, Query(description="Include the project's .git (its history)")] = False,
+    run: RunQuery = None,
 ) -> Response:
     project = _owned(session, identity, project_id)
+    if run is not None:  # that run's own ZIP, kept after later runs (api/downloads.py)
+        settings = request.app.state.settings
+        return run_artifact_response(
+            session=session,
+            project=project,
+            run=run,
+            with_git=with_git,
+            artifacts=artifacts,
+            settings=settings,
+            request=request,
+        )
     if not project.artifact_ready or not project.artifact_key:
         raise invalid_state("The project's artifact is not ready yet.", project.status)
     if with_git:  # made from the ZIP and the git bundle (api/exports.py)

@@ -1,4 +1,4 @@
-"""Runs of a project, their DAG and tasks; and the spec versions."""
+"""Runs of a project, their DAG and tasks, a new run on demand; and the spec versions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.auth_first import AuthFirstRoute
-from api.deps import MAX_ID, ReadableProject, RunId, SessionDep, TaskKey
+from api.deps import (
+    MAX_ID,
+    CreatableProject,
+    CreatorDep,
+    DatabaseDep,
+    ReadableProject,
+    RunId,
+    SessionDep,
+    SettingsDep,
+    TaskKey,
+    TemporalDep,
+)
 from api.errors import ERROR_RESPONSES, ApiError
 from api.lifecycle_schemas import (
+    ActionResult,
     DagPublic,
     RunDetail,
     RunList,
@@ -21,6 +33,7 @@ from api.lifecycle_schemas import (
     TaskList,
     TaskPublic,
 )
+from api.runs_service import RunCreate, start_prompt_run
 from api.schemas import ProjectStatusName
 from api.spec_diff import diff_spec_versions
 from store.lifecycle import get_run, get_task, list_runs, list_spec_versions, list_tasks, task_summaries
@@ -95,6 +108,26 @@ def read_runs(
     summaries = task_summaries(session, run_ids=[r.id for r in runs])
     return RunList(
         runs=[RunPublic.of(r, summaries[r.id]) for r in runs], limit=limit, offset=offset, has_next=len(rows) > limit
+    )
+
+
+@router.post(
+    "/runs",
+    response_model=ActionResult,
+    status_code=202,
+    summary="Start a run on demand: a change, planned and built on top of the last ready run",
+    responses={409: ERROR_RESPONSES[400] | {"description": "Not ready, or a run in progress (invalid_state)"}},
+)
+async def create_run(
+    body: RunCreate,
+    project: CreatableProject,
+    identity: CreatorDep,
+    db: DatabaseDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> ActionResult:
+    return await start_prompt_run(
+        db=db, temporal=temporal, settings=settings, project=project, owner=identity.owner_name, body=body
     )
 
 

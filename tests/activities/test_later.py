@@ -1,12 +1,14 @@
 """The process's delayed calls: in due order, called off before they run, and a failing
-call does not stop the ones after it."""
+call does not stop the ones after it; and the cleaner's deletions and sweeps."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
-from activities.later import Deferred, Later
+from activities.later import Cleaner, Deferred, Later
+from engine.scratch import LOCK, held_dir
 
 
 def test_calls_run_in_due_order_and_called_off_ones_never_run():
@@ -53,3 +55,33 @@ def test_a_deferred_call_that_failed_is_left_to_its_owner():
     failing = Deferred(0.01, fail)
     time.sleep(0.1)
     assert failing.take() is False
+
+
+def stale(parent: Path, name: str) -> Path:
+    """A held directory whose holder is gone: its lock file, held by nobody."""
+    path = parent / name
+    path.mkdir()
+    (path / LOCK).touch()
+    return path
+
+
+def wait_gone(path: Path, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not path.exists()
+
+
+def test_the_cleaner_sweeps_a_watched_place_at_once_and_then_periodically(tmp_path):
+    cleaner = Cleaner(every=0.2)
+    first = stale(tmp_path, "ff-task-first")
+    with held_dir("ff-task-", tmp_path) as live:
+        cleaner.watch(tmp_path, "ff-task-")
+        assert wait_gone(first)
+        later = stale(tmp_path, "ff-task-later")
+        assert wait_gone(later)  # the next sweep, without another watch
+        assert live.is_dir()
+    done = tmp_path / "done"
+    done.mkdir()
+    cleaner.remove(done)
+    assert wait_gone(done)

@@ -27,6 +27,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 import agents
+from activities.coding import WORK_TREE_PREFIX
+from agents.coding.runners import PRIVATE_PREFIX
 from tests.reliability.harness import Api, Service, Stack, eventually, free_port, make_api_key
 from workflows.coding_types import RUN_CODING_TASK
 
@@ -177,7 +179,9 @@ async def test_worker_sigkill_while_its_coding_agent_runs(make_stack, database_u
     )
     stack.services.append(fake)  # killed at teardown with the rest
     await stack.start_temporal()
-    workers = [stack.start_worker(), stack.start_worker()]
+    tmpdir = tmp_path / "tmp"  # the workers' temporary directory, where their agents' prompts go
+    tmpdir.mkdir()
+    workers = [stack.start_worker(TMPDIR=str(tmpdir)), stack.start_worker(TMPDIR=str(tmpdir))]
     await stack.start_api()
 
     async def fake_listens() -> bool:
@@ -234,6 +238,10 @@ async def test_worker_sigkill_while_its_coding_agent_runs(make_stack, database_u
                 f"the agent outlived its worker: {len(left)} process(es) of the killed worker's sandbox still run "
                 f"{SANDBOX_GRACE_SECONDS:g} s after the kill (bwrap --die-with-parent, engine/sandbox.py): {left}"
             ) from None
+        # What the killed worker held stays behind: its task's directory, its agent's prompt.
+        left = [Path(workdir).parent, Path(agent.argv[-2]).parents[1]]  # {workdir}'s, {prompt_file}'s
+        assert left[0].name.startswith(WORK_TREE_PREFIX) and left[1].name.startswith(PRIVATE_PREFIX), left
+        assert left[1].parent == tmpdir and all(path.is_dir() for path in left), left
         # The last task's dependencies had completed, and recorded their commits.
         before = {t["id"]: t for t in await api.tasks(project_id)}
         assert all(before[slug]["status"] == "succeeded" and before[slug]["commit_sha"] for slug in QUICK), before
@@ -251,6 +259,15 @@ async def test_worker_sigkill_while_its_coding_agent_runs(make_stack, database_u
         ready = await api.wait_status(project_id, "ready", timeout=120)
         assert ready["artifact_ready"] is True
         assert survivor.alive, survivor.tail()
+
+        # The next worker to start sweeps away what the killed one left (forgeflow.worker).
+        assert all(path.exists() for path in left), left
+        stack.start_worker(TMPDIR=str(tmpdir))
+
+        async def swept() -> bool:
+            return not any(path.exists() for path in left)
+
+        await eventually(swept, 60, f"a new worker to remove what the killed one left: {left}")
 
         tasks = {t["id"]: t for t in await api.tasks(project_id)}
         assert set(tasks) == {*QUICK, LAST}

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from agents.coding.config import CodingAgentConfig
-from agents.coding.runners import run_coding_agent
+from agents.coding.runners import PRIVATE_PREFIX, run_coding_agent
 from agents.coding.types import AgentRun
 from engine.sandbox import SandboxConfig
+from engine.scratch import sweep
 from tests.agents.coding.fakes import install, needs_bwrap, processes_with
 
 pytestmark = needs_bwrap
@@ -244,3 +245,7 @@ def test_an_agent_dies_with_its_worker(tmp_path):
         worker.kill()  # SIGKILL: no clean-up of its own runs
         worker.wait()
     assert wait_until(lambda: processes_with(marker) == [], 10), processes_with(marker)
+    # Its agent's private directory (the prompt) stays behind, for the next sweep to take.
+    left = list(scratch.glob(f"{PRIVATE_PREFIX}*"))
+    assert len(left) == 1 and (left[0] / "in" / "prompt.md").is_file(), left
+    assert sweep(scratch, PRIVATE_PREFIX) == left and not left[0].exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.coding import gitcli
 from agents.coding.worktree import (
     MergeConflict,
     OutsideScope,
@@ -309,3 +310,21 @@ def test_branch_names_and_bundles_are_checked(tmp_path, base):
         start_task(scratch=tmp_path / "x", base=base, dependencies=[("feat/a", base)], branch="feat/b")
     with pytest.raises(EngineError, match="not a bundle"):
         start_task(scratch=tmp_path / "y", base=b"junk", dependencies=[], branch="feat/b")
+
+
+def test_a_dependencys_merge_is_the_commit_git_merge_makes(tmp_path, hostile_base):
+    a = build(tmp_path, hostile_base, "feat/a", {"a/one.txt": "one\n"})
+    b = build(tmp_path, hostile_base, "feat/b", {"b/two.txt": "two\n"})
+    deps = [("feat/a", a.bundle), ("feat/b", b.bundle)]
+    tree = start_task(scratch=tmp_path / "c", base=hostile_base, dependencies=deps, branch="feat/c")
+    # The same merges by `git merge --no-ff` (which runs `git stash create` besides).
+    repo = gitcli.create(git_dir=tmp_path / "ref" / "git", work=tmp_path / "ref" / "work")
+    main, *commits = gitcli.import_bundles(
+        repo, [(hostile_base, "refs/heads/main"), (a.bundle, "refs/heads/feat/a"), (b.bundle, "refs/heads/feat/b")]
+    )
+    repo.run("checkout", "-q", "-b", "feat/c", main, "--")
+    for (name, _data), commit in zip(deps, commits, strict=True):
+        repo.run("merge", "-q", "--no-ff", "--no-edit", "-m", f"Merge branch '{name}'", "--", commit)
+    assert repo.text("rev-parse", "HEAD") == tree.start
+    # Checked out once, at the end: the index and the work tree are that commit's.
+    assert gitcli.Repo(git_dir=tree.git_dir, work=tree.work).text("status", "--porcelain") == ""
