@@ -1,5 +1,6 @@
 """Verify and export: merge the task outputs, run trusted hooks and checks, build the
-run's git history, and store a reproducible ZIP and a git bundle.
+run's git history (the merge and the history: activities/histories.py), and store a
+reproducible ZIP and a git bundle.
 
 The task bundles are read into memory and merged there, and the git history is made
 there too. Files go to disk only where a subprocess needs a directory: the template's
@@ -8,10 +9,8 @@ hooks and checks."""
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity
@@ -21,20 +20,16 @@ from activities.base import (
     FORGEFLOW_DIR,
     TemplateActivities,
     as_json,
-    base_message,
     keep_alive,
     permanent,
-    task_commit,
 )
+from activities.histories import Assembled, HistoryActivities
 from activities.later import Deferred
 from activities.task_records import START_RECORD_DELAY
-from agents.coding.worktree import merge_tasks
 from engine import EngineError
 from engine.archive import zip_bytes
 from engine.context import COPIER_DATA
 from engine.copier_render import run_tasks
-from engine.gitpack import read_bundle
-from engine.gitrepo import History, PriorHistory, branch_name, history_bundle
 from engine.hooks import has_hooks, run_check, run_hook
 from engine.provenance import provenance
 from engine.rules import rules_for
@@ -78,19 +73,12 @@ class _DeferredWrite:
 
 
 @dataclass(frozen=True)
-class _Assembled:
-    tasks: dict[str, dict[str, FileData]]  # task id -> the files of its bundle
-    merged: dict[str, FileData]
-    history: tuple[History, bytes] | None = None  # made by git as it merged (coding agents' tasks)
-
-
-@dataclass(frozen=True)
 class _Job:
     """What verify and export both start from, made once when one activity does both."""
 
     template: Template
     context: dict[str, Any]
-    assembled: _Assembled
+    assembled: Assembled
 
 
 @dataclass(frozen=True)
@@ -107,36 +95,7 @@ class _Checked:
     failed: list[tuple[str, str]]  # the template's checks that failed: (command, output)
 
 
-class AssemblyActivities(TemplateActivities):
-    def _read(self, key: str) -> bytes:
-        with self._artifacts.open(key) as stored:
-            return stored.read()
-
-    def _assemble(self, input: AssembleInput) -> _Assembled:
-        """Read each task's bundle and merge them in merge order; two tasks writing one path
-        is a conflict."""
-        if input.coding_base_key is not None:
-            return self._merged_branches(input, input.coding_base_key)
-        tasks: dict[str, dict[str, FileData]] = {}
-        merged: dict[str, FileData] = {}
-        origin: dict[str, str] = {}
-        for task_id in input.plan.merge_order:
-            files: dict[str, FileData] = {}
-            with zipfile.ZipFile(io.BytesIO(self._read(input.bundles[task_id]))) as zf:
-                for info in zf.infolist():
-                    rel = PurePosixPath(info.filename).relative_to("task").as_posix()
-                    if ".." in PurePosixPath(rel).parts:
-                        raise permanent(f"bundle of {task_id} holds an unsafe path {rel!r}")
-                    if rel in origin:
-                        raise permanent(
-                            f"merge conflict: {rel} is written by both {origin[rel]} and {task_id}", "MergeConflict"
-                        )
-                    origin[rel] = task_id
-                    files[rel] = FileData(zf.read(info), (info.external_attr >> 16) & 0o777)
-            tasks[task_id] = files
-            merged.update(files)
-        return _Assembled(tasks=tasks, merged=merged)
-
+class AssemblyActivities(HistoryActivities):
     @staticmethod
     def _needs_dir(template: Template, *, checks: bool) -> bool:
         return template.trusted and (_runs_code(template) or (checks and bool(template.manifest.checks)))
@@ -330,59 +289,6 @@ class AssemblyActivities(TemplateActivities):
             main_sha=history.main_sha,
             base_sha=history.base_sha,
         )
-
-    def _merged_branches(self, input: AssembleInput, base_key: str) -> _Assembled:
-        """Coding agents' tasks: each task's branch merged into the base history's main with
-        git, in merge order; a conflict names its files (disjoint scopes make none)."""
-        by_id = {t.id: t for t in input.plan.tasks}
-        branches = [
-            (branch_name(by_id[t].sequence, by_id[t].slug), self._read(input.bundles[t]))
-            for t in input.plan.merge_order
-        ]
-        with self._scratch() as scratch:
-            try:
-                merged = merge_tasks(scratch=scratch, base=self._read(base_key), tasks=branches)
-            except EngineError as exc:
-                raise permanent(str(exc), type(exc).__name__) from exc
-        base_sha = None
-        if input.base is not None:  # a run on top of the project: the main it started from
-            base_sha = dict(read_bundle(self._read(base_key))[0])["refs/heads/main"].hex()
-        history = History(main_sha=merged.main, task_shas=merged.branches, base_sha=base_sha)
-        return _Assembled(tasks={}, merged=dict(merged.files), history=(history, merged.bundle))
-
-    def _history(
-        self, input: AssembleInput, template: Template, assembled: _Assembled, final: Tree | None
-    ) -> tuple[History, bytes]:
-        """The run's git repository, as a bundle, with a proof that it holds the tasks' own
-        commits."""
-        if assembled.history is not None:
-            return assembled.history
-        by_id = {t.id: t for t in input.plan.tasks}
-        commits = [task_commit(by_id[task_id], assembled.tasks[task_id]) for task_id in input.plan.merge_order]
-        try:
-            history, data = history_bundle(
-                base_message=base_message(template), tasks=commits, final_tree=final, on_top_of=self._prior(input)
-            )
-        except EngineError as exc:
-            # The same tasks give the same tree and the same error: no retry can help.
-            raise permanent(str(exc), "GitError") from exc
-        for task_id in input.plan.merge_order:
-            task = by_id[task_id]
-            expected = input.commits.get(task_id)
-            actual = history.task_shas[branch_name(task.sequence, task.slug)]
-            if expected and expected != actual:
-                raise permanent(f"task {task_id}: commit {actual} is not its recorded {expected}", "CommitMismatch")
-        return history, data
-
-    def _prior(self, input: AssembleInput) -> PriorHistory | None:
-        """An update's starting point: the history of the project's last ready run."""
-        if input.base is None:
-            return None
-        try:
-            bundle = self._read(input.base.bundle_key)
-        except FileNotFoundError as exc:  # deleted from the store: no retry brings it back
-            raise permanent(f"the project's last history ({input.base.bundle_key}) is not stored", "GitError") from exc
-        return PriorHistory(bundle=bundle, message=input.base.message)
 
 
 def _runs_code(template: Template) -> bool:

@@ -4,7 +4,9 @@
 
 Starts a dev server, a worker and a SQLite database in a temporary directory, drives one
 project through each path a run can take, and writes each history as JSON under
-tests/workflows/histories/ (only the named ones, if names are given).
+tests/workflows/histories/ (only the named ones, if names are given). The agent-mode run
+(``coding_fix_review``) has a worker of its own, with a model provider (forgeflow-fake,
+agents/fake_llm.py) and the fake coder (agents/fake_coder.py) as its ``command`` agent.
 
 Until the first tagged release the workflow has one path and these are re-recorded on
 purpose whenever its commands change. From the first release on, a change that alters
@@ -15,16 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+import agents
+from agents.fake_llm import FakeLlm, Reply
 from api.schemas import FLAG_FIELDS
 from forgeflow.settings import Settings
 from forgeflow.worker import build_worker
@@ -33,6 +41,7 @@ from store.keys import create_key
 from store.projects import create_project
 from tests.support import tool_path
 from workflows import workflow_id_for
+from workflows.agent_types import AgentMode
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
     SEARCH_ATTRIBUTES,
@@ -47,6 +56,21 @@ from workflows.types import (
 HISTORIES = Path(__file__).parent / "histories"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "templates"
 
+# Agent mode with a coding agent (tests/api/test_verify_fix.py, test_diff_review.py): the
+# empty template with one check that fails until the first fix task writes app/fix_1.py
+# (the fake coder writes ``<first scope dir>/<slug>.py``).
+FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
+EMPTY = Path(__file__).parents[2] / "engine" / "templates" / "empty"
+FIXABLE = "fixable-lib"
+CHECK = "python -c \"import pathlib, sys; sys.exit(0 if pathlib.Path('app/fix_1.py').exists() else 'no fix yet')\""
+PLAN = {
+    "tasks": [
+        {"id": "api", "title": "API", "instructions": "Build the API.", "path_scope": ["app/**"], "dependencies": []},
+        {"id": "docs", "title": "Docs", "instructions": "Write docs.", "path_scope": ["docs/**"], "dependencies": []},
+    ]
+}
+AGENT_HISTORIES = {"coding_fix_review"}
+
 
 async def wait_for(handle: WorkflowHandle, phase: Phase, spec_version: int = 0) -> None:
     while True:
@@ -60,7 +84,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
     with db.session() as session:
         key = create_key(session, owner_name="recorder", email="r@example.test", project_quota=100)
 
-    async def start(name: str, template: str, answers: dict, **options: object) -> WorkflowHandle:
+    async def start(name: str, template: str, answers: dict, **options: Any) -> WorkflowHandle:
         with db.session(write_lock=True) as session:
             project = create_project(
                 session,
@@ -96,7 +120,7 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         (HISTORIES / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name} ({handle.id}): {len(history.events)} events")
 
-    async def gated(name: str, **options: object) -> WorkflowHandle:
+    async def gated(name: str, **options: Any) -> WorkflowHandle:
         """A run waiting for the review of its first spec."""
         handle = await start(name, "widget-lib", {"project_name": name.title(), "project_slug": name}, **options)
         await wait_for(handle, Phase.AWAITING_APPROVAL)
@@ -156,8 +180,84 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await save(client.get_workflow_handle(f"{handle.id}-run-1-tasks-1"), "sliced_slice")
 
 
+async def record_agent(client: Client, db: Database, settings: Settings, fake: FakeLlm) -> None:
+    """A coding agents' run: a plan of two tasks, built by the ``command`` agent; the check
+    fails, one fix task turns it green, the build waits at its review and is approved."""
+    name = "coding_fix_review"
+    with db.session() as session:
+        key = create_key(session, owner_name="agent-recorder", email="a@example.test", project_quota=100)
+    agent = AgentMode(
+        brief="A fixable thing.",
+        model=str(settings.llm_model),
+        coding_agent="command",
+        review="diff",
+        max_fix_attempts=1,
+    )
+    answers = {"project_name": "Fix Me"}
+    with db.session(write_lock=True) as session:
+        project = create_project(
+            session,
+            owner_id=key.owner_id,
+            quota=100,
+            name="Fix Me",
+            slug="fix_me",
+            description="",
+            template=FIXABLE,
+            input_payload={**answers, "template": FIXABLE, "agent": {}, "prompt": agent.brief},
+            agent=agent.model_dump(mode="json"),
+        )
+    fake.script(Reply(), Reply(), Reply(arguments=PLAN))  # clarify, spec, plan
+    handle = await client.start_workflow(
+        ProjectGenerationWorkflow.run,
+        ProjectGenerationInput(
+            project_id=project.id,
+            owner="agent-recorder",
+            owner_id=key.owner_id,
+            name="Fix Me",
+            slug="fix_me",
+            template=FIXABLE,
+            answers=answers,
+            agent=agent,
+        ),
+        id=workflow_id_for(project.id),
+        task_queue=settings.task_queue,
+    )
+    await wait_for(handle, Phase.AWAITING_REVIEW)
+    await handle.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok", version=1))
+    await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name} ({handle.id}): {len(history.events)} events")
+
+
+def agent_settings(settings: Settings, fake: FakeLlm, tmp: Path) -> Settings:
+    """The recorder's settings with a provider, the fake coder as the ``command`` agent, and
+    the fixable template (trusted: only a trusted template's checks run)."""
+    templates = tmp / "templates"
+    shutil.copytree(EMPTY, templates / FIXABLE)
+    manifest = templates / FIXABLE / "forgeflow.yaml"
+    quoted = "'" + CHECK.replace("'", "''") + "'"  # YAML's single-quoted string
+    manifest.write_text(manifest.read_text().replace("checks: []", f"checks:\n  - {quoted}"))
+    return settings.model_copy(
+        update={
+            "task_queue": f"rec-agent-{uuid.uuid4().hex[:8]}",
+            "database_url": f"sqlite:///{tmp}/agent.db",
+            "template_path": f"{templates}{os.pathsep}{settings.template_path}",
+            "trusted_templates": f"{settings.trusted_templates},{FIXABLE}",
+            "llm_base_url": fake.url,
+            "llm_api_key": SecretStr("test-key"),
+            "llm_model": "test-model",
+            "coding_agent": "command",
+            "agent_command": f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}",
+            "agent_read_only": str(FAKE_CODER.parent),
+            "agent_timeout_seconds": 60,
+        }
+    )
+
+
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
+    only = set(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp),
@@ -175,8 +275,21 @@ async def main() -> None:
         )
         try:
             with ThreadPoolExecutor(8) as executor:
-                async with build_worker(env.client, settings, db=db, executor=executor):
-                    await record(env.client, db, settings, set(sys.argv[1:]))
+                if not only or only - AGENT_HISTORIES:
+                    async with build_worker(env.client, settings, db=db, executor=executor):
+                        await record(env.client, db, settings, only)
+                if not only or only & AGENT_HISTORIES:
+                    # Its own worker, task queue and database (its project is project-1 however
+                    # many ran before it): the other paths are recorded without a provider.
+                    async with FakeLlm() as fake:
+                        with_agent = agent_settings(settings, fake, Path(tmp))
+                        agent_db = Database(with_agent.resolved_database_url)
+                        agent_db.migrate()
+                        try:
+                            async with build_worker(env.client, with_agent, db=agent_db, executor=executor):
+                                await record_agent(env.client, agent_db, with_agent, fake)
+                        finally:
+                            agent_db.dispose()
         finally:
             await env.shutdown()
             db.dispose()

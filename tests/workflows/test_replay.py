@@ -8,14 +8,19 @@ workflow's commands change; from then on such a change goes behind ``workflow.pa
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from agents.coding.builtin_worker import builtin_mode
+from agents.worker import agent_mode
+from forgeflow.settings import Settings
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.tasks import TaskSliceWorkflow
 from workflows.types import CLARIFY, ClarifyResult, ProjectGenerationInput, ProjectGenerationResult
@@ -25,7 +30,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 # The workflow id a history was recorded under, where the code derives commands from it
 # (a sliced run names its child workflows after itself).
-RECORDED_IDS = {"sliced": "project-9", "sliced_slice": "project-9-run-1-tasks-1"}
+RECORDED_IDS = {"sliced": "project-9", "sliced_slice": "project-9-run-1-tasks-1", "coding_fix_review": "project-1"}
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -45,6 +50,7 @@ def test_every_path_has_a_recorded_history():
         "failed_plan",
         "sliced",
         "sliced_slice",
+        "coding_fix_review",  # agent mode: model requests, coding agent, verify, fix, review
     }
 
 
@@ -54,12 +60,24 @@ def test_the_workflow_has_one_path():
     assert sum(source.count("workflow.patched(") for source in sources) == 0
 
 
+@cache
+def replayer() -> Replayer:
+    """The workflows a worker with a model provider runs (forgeflow.worker.build_worker):
+    agent mode's phase workflow and Pydantic AI's plugin, the built-in agent's task workflow,
+    their model requests installed for this process. No request is made: the provider's
+    address is never called in a replay."""
+    settings = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_api_key=SecretStr("replay"), llm_model="test-model")
+    agents, builtin = agent_mode(settings), builtin_mode(settings)
+    return Replayer(
+        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows, *builtin.workflows],
+        plugins=agents.plugins,
+        data_converter=pydantic_data_converter,
+    )
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path):
-    replayer = Replayer(
-        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow], data_converter=pydantic_data_converter
-    )
-    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 
