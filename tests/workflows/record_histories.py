@@ -4,9 +4,10 @@
 
 Starts a dev server, a worker and a SQLite database in a temporary directory, drives one
 project through each path a run can take, and writes each history as JSON under
-tests/workflows/histories/ (only the named ones, if names are given). The agent-mode run
-(``coding_fix_review``) has a worker of its own, with a model provider (forgeflow-fake,
-agents/fake_llm.py) and the fake coder (agents/fake_coder.py) as its ``command`` agent.
+tests/workflows/histories/ (only the named ones, if names are given). Each agent-mode run
+has its own worker and database, with forgeflow-fake (agents/fake_llm.py) as its model:
+``coding_fix_review`` with the fake coder (agents/fake_coder.py) as its ``command`` agent,
+``builtin_agent`` (and ``builtin_agent_task``, its task's child) with the built-in agent.
 
 Until the first tagged release the workflow has one path and these are re-recorded on
 purpose whenever its commands change. From the first release on, a change that alters
@@ -69,7 +70,17 @@ PLAN = {
         {"id": "docs", "title": "Docs", "instructions": "Write docs.", "path_scope": ["docs/**"], "dependencies": []},
     ]
 }
-AGENT_HISTORIES = {"coding_fix_review"}
+# The built-in agent's one task (scope app/**, the empty template, no checks): each file tool,
+# a refusal (outside its scope) among them; its report is forgeflow-fake's own answer.
+BUILTIN_PLAN = {"tasks": [{**PLAN["tasks"][0], "path_scope": ["app/**"]}]}
+BUILTIN_CALLS = (
+    ("list_files", {"directory": ""}),
+    ("write_file", {"path": "docs/api.md", "content": "# API\n"}),
+    ("write_file", {"path": "app/api.py", "content": "def api():\n    return 1\n"}),
+    ("write_file", {"path": "app/scratch.py", "content": "SCRATCH = 1\n"}),
+    ("delete_file", {"path": "app/scratch.py"}),
+    ("read_file", {"path": "app/api.py"}),
+)
 
 
 async def wait_for(handle: WorkflowHandle, phase: Phase, spec_version: int = 0) -> None:
@@ -78,6 +89,14 @@ async def wait_for(handle: WorkflowHandle, phase: Phase, spec_version: int = 0) 
         if snapshot.phase == phase and snapshot.spec_version >= spec_version:
             return
         await asyncio.sleep(0.05)
+
+
+async def save(handle: WorkflowHandle, name: str) -> None:
+    with contextlib.suppress(Exception):  # failed and cancelled runs are recorded too
+        await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name} ({handle.id}): {len(history.events)} events")
 
 
 async def record(client: Client, db: Database, settings: Settings, only: set[str]) -> None:
@@ -112,13 +131,6 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
             id=workflow_id_for(project.id),
             task_queue=settings.task_queue,
         )
-
-    async def save(handle: WorkflowHandle, name: str) -> None:
-        with contextlib.suppress(Exception):  # failed and cancelled runs are recorded too
-            await handle.result()
-        history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
-        print(f"recorded {name} ({handle.id}): {len(history.events)} events")
 
     async def gated(name: str, **options: Any) -> WorkflowHandle:
         """A run waiting for the review of its first spec."""
@@ -180,21 +192,14 @@ async def record(client: Client, db: Database, settings: Settings, only: set[str
         await save(client.get_workflow_handle(f"{handle.id}-run-1-tasks-1"), "sliced_slice")
 
 
-async def record_agent(client: Client, db: Database, settings: Settings, fake: FakeLlm) -> None:
-    """A coding agents' run: a plan of two tasks, built by the ``command`` agent; the check
-    fails, one fix task turns it green, the build waits at its review and is approved."""
-    name = "coding_fix_review"
-    with db.session() as session:
-        key = create_key(session, owner_name="agent-recorder", email="a@example.test", project_quota=100)
-    agent = AgentMode(
-        brief="A fixable thing.",
-        model=str(settings.llm_model),
-        coding_agent="command",
-        review="diff",
-        max_fix_attempts=1,
-    )
+async def start_agent(
+    client: Client, db: Database, settings: Settings, fake: FakeLlm, agent: AgentMode, template: str, *replies: Reply
+) -> WorkflowHandle:
+    """An agent-mode run of ``template``, the model's answers scripted: clarify, spec, plan, ``replies``."""
+    fake.script(Reply(), Reply(), *replies)
     answers = {"project_name": "Fix Me"}
     with db.session(write_lock=True) as session:
+        key = create_key(session, owner_name="agent-recorder", email="a@example.test", project_quota=100)
         project = create_project(
             session,
             owner_id=key.owner_id,
@@ -202,12 +207,11 @@ async def record_agent(client: Client, db: Database, settings: Settings, fake: F
             name="Fix Me",
             slug="fix_me",
             description="",
-            template=FIXABLE,
-            input_payload={**answers, "template": FIXABLE, "agent": {}, "prompt": agent.brief},
+            template=template,
+            input_payload={**answers, "template": template, "agent": {}, "prompt": agent.brief},
             agent=agent.model_dump(mode="json"),
         )
-    fake.script(Reply(), Reply(), Reply(arguments=PLAN))  # clarify, spec, plan
-    handle = await client.start_workflow(
+    return await client.start_workflow(
         ProjectGenerationWorkflow.run,
         ProjectGenerationInput(
             project_id=project.id,
@@ -215,24 +219,44 @@ async def record_agent(client: Client, db: Database, settings: Settings, fake: F
             owner_id=key.owner_id,
             name="Fix Me",
             slug="fix_me",
-            template=FIXABLE,
+            template=template,
             answers=answers,
             agent=agent,
         ),
         id=workflow_id_for(project.id),
         task_queue=settings.task_queue,
     )
+
+
+async def record_agent(client: Client, db: Database, settings: Settings, fake: FakeLlm) -> None:
+    """A coding agents' run: a plan of two tasks, built by the ``command`` agent; the check
+    fails, one fix task turns it green, the build waits at its review and is approved."""
+    model = str(settings.llm_model)
+    agent = AgentMode(brief="A fixable thing.", model=model, coding_agent="command", review="diff", max_fix_attempts=1)
+    handle = await start_agent(client, db, settings, fake, agent, FIXABLE, Reply(arguments=PLAN))
     await wait_for(handle, Phase.AWAITING_REVIEW)
     await handle.execute_update(ProjectGenerationWorkflow.approve, ApprovalUpdate(notes="ok", version=1))
-    await handle.result()
-    history = await handle.fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
-    print(f"recorded {name} ({handle.id}): {len(history.events)} events")
+    await save(handle, "coding_fix_review")
 
 
-def agent_settings(settings: Settings, fake: FakeLlm, tmp: Path) -> Settings:
-    """The recorder's settings with a provider, the fake coder as the ``command`` agent, and
-    the fixable template (trusted: only a trusted template's checks run)."""
+async def record_builtin(client: Client, db: Database, settings: Settings, fake: FakeLlm) -> None:
+    """The built-in agent's run: a plan of one task, built in a child workflow (its history
+    saved too) with the file tools, to ready without a review."""
+    agent = AgentMode(brief="A small API.", model=str(settings.llm_model), coding_agent="builtin")
+    calls = [Reply(tool=tool, arguments=arguments) for tool, arguments in BUILTIN_CALLS]
+    handle = await start_agent(client, db, settings, fake, agent, "empty", Reply(arguments=BUILTIN_PLAN), *calls)
+    await handle.result()  # ready
+    await save(handle, "builtin_agent")
+    await save(client.get_workflow_handle(f"{handle.id}/run-1/task-001-api"), "builtin_agent_task")
+
+
+# Each agent-mode history: its coding agent and recorder.
+AGENT_HISTORIES = {"coding_fix_review": ("command", record_agent), "builtin_agent": ("builtin", record_builtin)}
+
+
+def agent_settings(settings: Settings, fake: FakeLlm, tmp: Path, coding_agent: str) -> Settings:
+    """The recorder's settings with a provider, ``coding_agent`` (the fake coder as the
+    ``command`` one), and the fixable template (trusted: only a trusted template's checks run)."""
     templates = tmp / "templates"
     shutil.copytree(EMPTY, templates / FIXABLE)
     manifest = templates / FIXABLE / "forgeflow.yaml"
@@ -247,7 +271,7 @@ def agent_settings(settings: Settings, fake: FakeLlm, tmp: Path) -> Settings:
             "llm_base_url": fake.url,
             "llm_api_key": SecretStr("test-key"),
             "llm_model": "test-model",
-            "coding_agent": "command",
+            "coding_agent": coding_agent,
             "agent_command": f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}",
             "agent_read_only": str(FAKE_CODER.parent),
             "agent_timeout_seconds": 60,
@@ -275,19 +299,21 @@ async def main() -> None:
         )
         try:
             with ThreadPoolExecutor(8) as executor:
-                if not only or only - AGENT_HISTORIES:
+                if not only or only - AGENT_HISTORIES.keys():
                     async with build_worker(env.client, settings, db=db, executor=executor):
                         await record(env.client, db, settings, only)
-                if not only or only & AGENT_HISTORIES:
+                for name, (coding_agent, recorder) in AGENT_HISTORIES.items():
+                    if only and name not in only:
+                        continue
                     # Its own worker, task queue and database (its project is project-1 however
                     # many ran before it): the other paths are recorded without a provider.
                     async with FakeLlm() as fake:
-                        with_agent = agent_settings(settings, fake, Path(tmp))
+                        with_agent = agent_settings(settings, fake, Path(tmp) / name, coding_agent)
                         agent_db = Database(with_agent.resolved_database_url)
                         agent_db.migrate()
                         try:
                             async with build_worker(env.client, with_agent, db=agent_db, executor=executor):
-                                await record_agent(env.client, agent_db, with_agent, fake)
+                                await recorder(env.client, agent_db, with_agent, fake)
                         finally:
                             agent_db.dispose()
         finally:

@@ -29,8 +29,14 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 # The workflow id a history was recorded under, where the code derives commands from it
-# (a sliced run names its child workflows after itself).
-RECORDED_IDS = {"sliced": "project-9", "sliced_slice": "project-9-run-1-tasks-1", "coding_fix_review": "project-1"}
+# (a sliced run, or one with the built-in agent, names its child workflows after itself).
+RECORDED_IDS = {
+    "sliced": "project-9",
+    "sliced_slice": "project-9-run-1-tasks-1",
+    "coding_fix_review": "project-1",
+    "builtin_agent": "project-1",
+    "builtin_agent_task": "project-1/run-1/task-001-api",
+}
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -51,6 +57,8 @@ def test_every_path_has_a_recorded_history():
         "sliced",
         "sliced_slice",
         "coding_fix_review",  # agent mode: model requests, coding agent, verify, fix, review
+        "builtin_agent",  # agent mode, its task built by the built-in agent in a child workflow
+        "builtin_agent_task",  # that child: model requests, each file tool, usage records, finish
     }
 
 
