@@ -12,6 +12,8 @@ history and the spec it was built from). A run still going is a 409 from Tempora
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -30,12 +32,15 @@ from store.db import Database
 from store.event_filter import EventFilter
 from store.lifecycle import NewEvent, append_events, list_events, list_runs, list_spec_versions
 from store.models import Project, utcnow
+from workflows.agent_types import AgentMode
 from workflows.change_types import MAX_CHANGE_CHARS, ChangeRequest
 from workflows.types import ProjectGenerationInput
 from workflows.update_types import HistoryBase
 
 # The event a run on demand starts with: the change as the client sent it.
 CHANGE_REQUESTED = "change_requested"
+# A run's choice of review of its build; None: the project's.
+ReviewChoice = Literal["diff", "none"] | None
 # What a run's history base message quotes of the change: its first line, this long at most.
 SUBJECT_CHARS = 72
 
@@ -49,6 +54,11 @@ class RunCreate(Strict):
         max_length=MAX_CHANGE_CHARS,
         description="The change to make, in the client's words; given to the model as data, never as "
         "instructions. At most 20,000 characters, and at most FORGEFLOW_LLM_MAX_BRIEF_CHARS",
+    )
+    review: Literal["diff", "none"] | None = Field(
+        default=None,
+        description='This run\'s build: "diff" waits at awaiting_review with its diff ready before it is exported, '
+        '"none" exports it once verified; absent: the project\'s agent.review',
     )
 
 
@@ -76,7 +86,9 @@ def base_message(run_number: int, prompt: str) -> str:
     return f"Run {run_number}: {subject}"
 
 
-def _run_input(db: Database, project: Project, settings: Settings, owner: str, prompt: str) -> ProjectGenerationInput:
+def _run_input(
+    db: Database, project: Project, settings: Settings, owner: str, prompt: str, review: ReviewChoice = None
+) -> ProjectGenerationInput:
     run_number = project.current_run + 1
     with db.session() as session:
         ready = [r for r in list_runs(session, project_id=project.id, statuses=("ready",)) if r.bundle_key]
@@ -104,9 +116,9 @@ def _run_input(db: Database, project: Project, settings: Settings, owner: str, p
         wait_for_answers=bool(payload.get("ask_questions")),
         require_approval=project.require_approval,
         first_spec_version=newest + 1,
-        agent=retried_agent_mode(project, settings),
+        agent=_with_review(retried_agent_mode(project, settings), review),
         base=base,
-        change=ChangeRequest(prompt=prompt, spec_version=spec_version),
+        change=ChangeRequest(prompt=prompt, spec_version=spec_version, review=review),
     )
 
 
@@ -117,7 +129,7 @@ def change_retry_input(
     history. Once the change's spec version was approved, no model is asked again: its plan
     is built as it was, the tasks the run finished kept; before that, the change is planned
     again from its start (the project's gates as they were)."""
-    run = _run_input(db, project, settings, owner, change.prompt)
+    run = _run_input(db, project, settings, owner, change.prompt, change.review)
     with db.session() as session:
         versions = list_spec_versions(session, project_id=project.id)
     written = [v for v in versions if v.version > change.spec_version]
@@ -134,6 +146,13 @@ def change_retry_input(
             }
         )
     return run.model_copy(update={"trigger": "retry"})
+
+
+def _with_review(agent: AgentMode | None, review: ReviewChoice) -> AgentMode | None:
+    """The project's agent mode with this run's choice of review, where it made one."""
+    if agent is None or review is None:
+        return agent
+    return agent.model_copy(update={"review": "diff" if review == "diff" else None})
 
 
 def _record(db: Database, run: ProjectGenerationInput) -> None:
@@ -176,7 +195,7 @@ async def start_prompt_run(
             "on top of its last ready run); this one has a run in progress or none finished.",
             project.status,
         )
-    workflow_input = await run_in_threadpool(_run_input, db, project, settings, owner, body.prompt)
+    workflow_input = await run_in_threadpool(_run_input, db, project, settings, owner, body.prompt, body.review)
     try:
         await start_run(
             temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.FAIL

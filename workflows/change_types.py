@@ -4,6 +4,8 @@ last main. Pydantic only, so a workflow may import them."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 # The most characters a change request may hold (the API refuses more, 400 naming prompt).
@@ -17,3 +19,6 @@ class ChangeRequest(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=MAX_CHANGE_CHARS)  # the client's text, literal
     spec_version: int = Field(ge=1)  # the spec the project's last ready main was built from
+    # This run's review of its build ("diff": it waits with its diff ready; "none": no wait);
+    # None: the project's own (agent.review).
+    review: Literal["diff", "none"] | None = None

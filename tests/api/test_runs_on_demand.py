@@ -180,7 +180,7 @@ async def test_a_change_is_built_on_the_last_main_and_each_run_stays_readable(
     # Events per run, the change as asked among them; an unknown run is a 404 everywhere.
     asked = await http.get(f"/projects/{project_id}/events", params={"run": 2}, headers=auth)
     requested = [e["payload"] for e in asked.json()["events"] if e["type"] == "change_requested"]
-    assert requested == [{"run": 2, "prompt": "Add CSV export", "spec_version": 1}]
+    assert requested == [{"run": 2, "prompt": "Add CSV export", "spec_version": 1, "review": None}]
     events = await http.get(f"/projects/{project_id}/events", params={"run": 2, "type": "plan_created"}, headers=auth)
     assert [e["payload"]["tasks"] for e in events.json()["events"]] == [1]
     for path in ("files", "files/README.md", "artifact"):
