@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-from pydantic_ai.usage import RequestUsage as ModelRequestUsage
 from temporalio import activity
 
 from activities.base import TemplateActivities, permanent
+from activities.task_commits import AgentReport, stored_task, task_branch, task_message
 from activities.task_records import PendingStart, TaskRecorder
 from agents.budget import budget_exceeded
 from agents.coding import gitcli
@@ -46,9 +45,8 @@ from agents.coding.builtin_types import (
 )
 from agents.coding.gitcli import Repo
 from agents.coding.worktree import finish_task, start_task
-from agents.pricing import request_cost
 from agents.provider import LlmConfig
-from agents.spend import recorded_spend
+from agents.spend import recorded_spend, request_price
 from agents.task_prompt import SPEC_DOCUMENTS, task_prompt
 from agents.types import AgentBudget
 from engine import EngineError
@@ -60,7 +58,6 @@ from store.db import Database
 from store.models import Project
 from store.usage import NewUsage
 from workflows.coding_types import CodingTaskInput, CodingTaskResult
-from workflows.types import TaskResult
 
 TREES_KEPT = 16  # start commits' trees a worker keeps: the tasks running on it
 
@@ -112,7 +109,7 @@ class BuiltinActivities(TemplateActivities):
                         scratch=scratch,
                         base=self._read(key),
                         dependencies=[(d.branch, self._read(d.bundle_key)) for d in input.dependencies],
-                        branch=_branch(input),
+                        branch=task_branch(task),
                     )
                     repo = Repo(git_dir=tree.git_dir, work=tree.work)
                     data, _objects = gitcli.export_bundle(
@@ -208,21 +205,7 @@ class BuiltinActivities(TemplateActivities):
     def record_builtin_request(self, input: RecordBuiltinInput) -> RecordedBuiltin:
         """One model request's usage on record (keyed by the request: stored once), priced,
         and the project's spend and budget as stored now."""
-        usage = ModelRequestUsage(
-            input_tokens=input.input_tokens,
-            output_tokens=input.output_tokens,
-            cache_read_tokens=input.cache_read_tokens,
-            cache_write_tokens=input.cache_write_tokens,
-        )
-        cost = request_cost(
-            usage,
-            model=input.model,
-            also_known_as=self._config.model,
-            provider=input.provider,
-            provider_url=input.provider_url,
-            at=datetime.fromisoformat(input.responded_at) if input.responded_at else None,
-            overrides=self._config.prices,
-        )
+        cost = request_price(self._config, input)
         row = NewUsage(
             key=input.key,
             project_id=input.project_id,
@@ -245,7 +228,7 @@ class BuiltinActivities(TemplateActivities):
     @activity.defn(name=FINISH_BUILTIN_TASK)
     def finish_builtin_task(self, input: FinishInput) -> CodingTaskResult:
         coding, task = input.task, input.task.task
-        branch = _branch(coding)
+        branch = task_branch(task)
         with self._scratch() as scratch:
             try:
                 base = self._read(input.start.bundle_key)
@@ -259,38 +242,30 @@ class BuiltinActivities(TemplateActivities):
                     target.write_bytes(self._read(key))
                 committed = finish_task(
                     tree=tree,
-                    message=f"Task {task.sequence}: {task.slug}\n\n{task.description}\n",
+                    message=task_message(task),
                     path_scope=task.path_scope,
                     max_file_bytes=self._max_file_bytes,
                     max_total_bytes=self._max_task_bytes,
                 )
             except (EngineError, PathRefused, OSError) as exc:
                 raise permanent(f"task {task.slug}: {exc}", type(exc).__name__) from exc
-        key = f"{self._run_prefix(coding.request)}/tasks/{task.sequence:03d}-{task.slug}.bundle"
-        stored = self._artifacts.put_bytes(key, committed.bundle)
-        result = TaskResult(
-            task_id=task.id,
-            files=committed.changed,
-            bundle_key=stored.key,
-            bundle_sha256=stored.sha256,
-            branch=branch,
-            commit_sha=committed.commit,
-            summary=input.summary[:2000],
-            risks=[risk[:500] for risk in input.risks[:20]],
-        )
-        done = CodingTaskResult(
-            result=result,
-            deleted=committed.deleted,
-            discarded=committed.discarded,
-            summary=result.summary,
-            risks=result.risks,
+        report = AgentReport(
+            summary=input.summary,
+            risks=tuple(input.risks),
             input_tokens=input.input_tokens,
             output_tokens=input.output_tokens,
             cost_usd=input.cost_usd,
             spent=input.spent,
         )
+        done = stored_task(
+            artifacts=self._artifacts,
+            run_prefix=self._run_prefix(coding.request),
+            task=task,
+            committed=committed,
+            report=report,
+        )
         if self._recorder is not None:  # its start on record already (a repeat of its event is kept once)
-            self._recorder.succeeded(PendingStart(coding.request, task, 1), result)
+            self._recorder.succeeded(PendingStart(coding.request, task, 1), done.result)
         return done
 
     def activities(self) -> Iterator[Any]:
@@ -303,7 +278,3 @@ class BuiltinActivities(TemplateActivities):
             self.record_builtin_request,
             self.finish_builtin_task,
         )
-
-
-def _branch(input: CodingTaskInput) -> str:
-    return f"feat/task-{input.task.sequence:03d}-{input.task.slug}"

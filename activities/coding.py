@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities.base import base_message, permanent
 from activities.checkpoints import CheckpointActivities
 from activities.later import CLEANER
+from activities.task_commits import AgentReport, stored_task, task_branch, task_message
 from agents.coding.config import AgentKind, CodingAgentConfig
 from agents.coding.runners import run_coding_agent
 from agents.coding.types import AgentRun
@@ -43,7 +44,6 @@ from workflows.coding_types import (
     Workspace,
     WorkspaceInput,
 )
-from workflows.types import TaskResult
 
 # Attempts an agent gets at one task before the task fails: its own errors (a crash, a
 # non-zero exit, a scope it broke) may go away in a clean work tree; beyond that they won't.
@@ -109,7 +109,7 @@ class CodingActivities(CheckpointActivities):
 
     def _build(self, input: CodingTaskInput, attempt: int) -> CodingTaskResult:
         task = input.task
-        branch = f"feat/task-{task.sequence:03d}-{task.slug}"
+        branch = task_branch(task)
         activity.heartbeat("preparing the work tree")
         with self._work_tree_dir() as scratch:
             try:
@@ -137,35 +137,27 @@ class CodingActivities(CheckpointActivities):
             try:
                 committed = finish_task(
                     tree=tree,
-                    message=f"Task {task.sequence}: {task.slug}\n\n{task.description}\n",
+                    message=task_message(task),
                     path_scope=task.path_scope,
                     max_file_bytes=self._max_file_bytes,
                     max_total_bytes=self._max_task_bytes,
                 )
             except EngineError as exc:  # outside its scope, a symlink, a huge file: named
                 raise permanent(f"task {task.slug}: {exc}", type(exc).__name__) from exc
-        key = f"{self._run_prefix(input.request)}/tasks/{task.sequence:03d}-{task.slug}.bundle"
-        stored = self._artifacts.put_bytes(key, committed.bundle)
-        result = TaskResult(
-            task_id=task.id,
-            files=committed.changed,
-            bundle_key=stored.key,
-            bundle_sha256=stored.sha256,
-            branch=branch,
-            commit_sha=committed.commit,
-            summary=run.summary[:2000],
-            risks=[risk[:500] for risk in run.risks[:20]],
-        )
-        return CodingTaskResult(
-            result=result,
-            deleted=committed.deleted,
-            discarded=committed.discarded,
-            summary=result.summary,
-            risks=result.risks,
+        report = AgentReport(
+            summary=run.summary,
+            risks=tuple(run.risks),
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
             cost_usd=run.cost_usd,
             spent=spent,
+        )
+        return stored_task(
+            artifacts=self._artifacts,
+            run_prefix=self._run_prefix(input.request),
+            task=task,
+            committed=committed,
+            report=report,
         )
 
     @contextmanager

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_ai.usage import RequestUsage as ModelRequestUsage
 from temporalio import activity
 
 from activities.base import TemplateActivities, as_json, permanent
 from agents.budget import spend_of
 from agents.change_phase import change_data, change_prompt, changed_spec
 from agents.plan_rules import to_plan_result
-from agents.pricing import request_cost
 from agents.prompts import INSTRUCTIONS, ClientTextTooLong, check_client_text, sha256, user_prompt
 from agents.provider import LlmConfig
 from agents.schemas import ClarifyOutput, SpecOutput
-from agents.spend import recorded_spend
+from agents.spend import recorded_spend, request_price
 from agents.tasks_md import tasks_markdown
 from agents.types import (
     PREPARE_AGENT_PHASE,
@@ -103,21 +101,7 @@ class AgentActivities(TemplateActivities):
     # --- helpers ---------------------------------------------------------------------------
 
     def _record(self, input: RecordRequestInput) -> RecordedRequest:
-        usage = ModelRequestUsage(
-            input_tokens=input.input_tokens,
-            output_tokens=input.output_tokens,
-            cache_read_tokens=input.cache_read_tokens,
-            cache_write_tokens=input.cache_write_tokens,
-        )
-        cost = request_cost(
-            usage,
-            model=input.model,
-            also_known_as=self._config.model,
-            provider=input.provider,
-            provider_url=input.provider_url,
-            at=input.responded_at,
-            overrides=self._config.prices,
-        )
+        cost = request_price(self._config, input)
         row = NewUsage(
             key=input.key,
             project_id=input.project_id,

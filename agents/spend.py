@@ -1,14 +1,19 @@
 """One model request's (or one coding agent run's) usage put on record, once, and the
-project's spend right after it: what the next budget check reads. Shared by the agent
-phases' activities and the coding agents' task activity."""
+project's spend right after it: what the next budget check reads; and a model request's
+price. Shared by the agent phases' activities and the coding agents' task activities."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic_ai.usage import RequestUsage
 
 from activities.base import permanent
 from activities.task_records import until_stored
 from agents.budget import spend_of
+from agents.pricing import request_cost
+from agents.provider import LlmConfig
 from agents.types import Spend
 from store.db import Database
 from store.projects import ProjectMissing
@@ -30,3 +35,45 @@ def recorded_spend(db: Database, usage: NewUsage) -> Spend:
     except ProjectMissing as exc:
         raise permanent(str(exc), "ProjectMissing") from exc
     return spent[0]
+
+
+class AnsweredRequest(Protocol):
+    """A model response's usage as a request's record carries it (agents.types
+    RecordRequestInput, agents.coding.builtin_types RecordBuiltinInput)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def provider_url(self) -> str | None: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def responded_at(self) -> datetime | None: ...
+
+
+def request_price(config: LlmConfig, request: AnsweredRequest) -> float | None:
+    """The request's cost in USD from the price tables (and FORGEFLOW_LLM_PRICES) as they
+    were when it was answered; None: no table knows the model."""
+    usage = RequestUsage(
+        input_tokens=request.input_tokens,
+        output_tokens=request.output_tokens,
+        cache_read_tokens=request.cache_read_tokens,
+        cache_write_tokens=request.cache_write_tokens,
+    )
+    return request_cost(
+        usage,
+        model=request.model,
+        also_known_as=config.model,
+        provider=request.provider,
+        provider_url=request.provider_url,
+        at=request.responded_at,
+        overrides=config.prices,
+    )

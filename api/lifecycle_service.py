@@ -9,14 +9,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.agent_mode import answer_text_limit, retried_agent_mode, typed_answers
 from api.errors import invalid_fields, invalid_state, queueing_failed
 from api.lifecycle_schemas import ActionResult
-from api.run_start import record_started_run, start_run
+from api.run_start import record_started_run, start_next_run
 from api.runs_service import change_retry_input, retried_change
 from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.steering import steer_within
@@ -179,14 +177,7 @@ async def retry_project(
             f"The project is {project.status}; only a failed or cancelled project can be retried.", project.status
         )
     workflow_input = await run_in_threadpool(_retry_input, db, project, settings, owner)
-    try:
-        await start_run(
-            temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.FAIL
-        )
-    except WorkflowAlreadyStartedError as exc:
-        raise invalid_state("The project already has a run in progress.", project.status) from exc
-    except (RPCError, RuntimeError, OSError) as exc:
-        raise queueing_failed() from exc
+    await start_next_run(temporal, workflow_input, task_queue=settings.task_queue, status=project.status)
     # The new run starts queued; its first write moves the project on from failed.
     await run_in_threadpool(record_started_run, db, workflow_input)
     return ActionResult(id=project.id, status="queued", phase="queued", accepted="retry", run=workflow_input.run_number)

@@ -9,7 +9,10 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from api.errors import invalid_state, queueing_failed
 from store.db import Database
 from store.lifecycle import ensure_run
 from store.models import utcnow
@@ -63,6 +66,18 @@ async def start_run(
         static_details=static_details(run),
         rpc_timeout=START_TIMEOUT,
     )
+
+
+async def start_next_run(temporal: Client, run: ProjectGenerationInput, *, task_queue: str, status: str) -> None:
+    """A run after the project's first (a retry, an update, a run on demand): one at a
+    time, which Temporal itself enforces (a second start of the project's workflow while
+    one goes is ``409 invalid_state``); Temporal out of reach is ``503 queueing_failed``."""
+    try:
+        await start_run(temporal, run, task_queue=task_queue, conflict=WorkflowIDConflictPolicy.FAIL)
+    except WorkflowAlreadyStartedError as exc:
+        raise invalid_state("The project already has a run in progress.", status) from exc
+    except (RPCError, RuntimeError, OSError) as exc:
+        raise queueing_failed() from exc
 
 
 def record_started_run(db: Database, run: ProjectGenerationInput) -> None:

@@ -18,14 +18,11 @@ from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.agent_mode import retried_agent_mode
-from api.errors import ApiError, invalid_state, queueing_failed
+from api.errors import ApiError, invalid_state
 from api.lifecycle_schemas import ActionResult, Strict
-from api.run_start import record_started_run, start_run
+from api.run_start import record_started_run, start_next_run
 from api.template_refs import run_name
 from forgeflow.settings import Settings
 from store.db import Database
@@ -196,14 +193,7 @@ async def start_prompt_run(
             project.status,
         )
     workflow_input = await run_in_threadpool(_run_input, db, project, settings, owner, body.prompt, body.review)
-    try:
-        await start_run(
-            temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.FAIL
-        )
-    except WorkflowAlreadyStartedError as exc:
-        raise invalid_state("The project already has a run in progress.", project.status) from exc
-    except (RPCError, RuntimeError, OSError) as exc:
-        raise queueing_failed() from exc
+    await start_next_run(temporal, workflow_input, task_queue=settings.task_queue, status=project.status)
     await run_in_threadpool(_record, db, workflow_input)
     return ActionResult(
         id=project.id, status="queued", phase="queued", accepted="prompt", run=workflow_input.run_number

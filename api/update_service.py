@@ -14,13 +14,10 @@ from typing import Any
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from api.errors import ApiError, invalid_field, invalid_fields, invalid_state, queueing_failed
+from api.errors import ApiError, invalid_field, invalid_fields, invalid_state
 from api.lifecycle_schemas import ActionResult, Strict
-from api.run_start import record_started_run, start_run
+from api.run_start import record_started_run, start_next_run
 from api.schemas import FIELD_RULES, OPT_IN_FIELDS
 from api.template_refs import RequestedTemplate, load_requested
 from api.validation import check_answers
@@ -144,14 +141,7 @@ async def update_project(
     workflow_input, requested = await run_in_threadpool(
         _update_input, db, project, settings, owner, body.template_version, sent
     )
-    try:
-        await start_run(
-            temporal, workflow_input, task_queue=settings.task_queue, conflict=WorkflowIDConflictPolicy.FAIL
-        )
-    except WorkflowAlreadyStartedError as exc:
-        raise invalid_state("The project already has a run in progress.", project.status) from exc
-    except (RPCError, RuntimeError, OSError) as exc:
-        raise queueing_failed() from exc
+    await start_next_run(temporal, workflow_input, task_queue=settings.task_queue, status=project.status)
 
     def record() -> None:
         with db.session(write_lock=True) as session:

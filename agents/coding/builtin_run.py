@@ -140,7 +140,7 @@ class BuiltinRun:
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
-            responded_at=response.timestamp.isoformat() if response.timestamp else None,
+            responded_at=response.timestamp,
         )
         recorded: RecordedBuiltin = await workflow.execute_local_activity(
             RECORD_BUILTIN_REQUEST,

@@ -8,6 +8,8 @@ in the artifact store (None: deleted)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from agents.types import Spend
@@ -93,7 +95,7 @@ class RecordBuiltinInput(BaseModel):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
-    responded_at: str | None = None  # ISO time: prices may change over time
+    responded_at: datetime | None = None  # prices may change over time
 
 
 class RecordedBuiltin(BaseModel):

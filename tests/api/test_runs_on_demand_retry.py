@@ -6,42 +6,13 @@ the project's first brief. Real HTTP, Temporal, git and sandbox; the fake model 
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-
 from agents.fake_llm import FakeLlm, Reply
-from tests.api.agent_support import with_provider
-from tests.api.test_coding_agents import FAKE_CODER, plan
+
+# The fake model, and the command agent that fails a *-flaky task while flaky_marker exists.
+from tests.api.test_coding_agents import fake, flaky_marker, plan, settings  # noqa: F401 (fixtures)
 from tests.api.test_lifecycle import wait_for_status
 from tests.api.test_runs_on_demand import change_requests, ready_project
 from tests.api.test_template_updates import run_ends
-
-
-@pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
-def flaky_marker(tmp_path):
-    marker = tmp_path / "switches" / "fail-flaky"
-    marker.parent.mkdir()
-    return marker
-
-
-@pytest.fixture
-def settings(settings, fake, flaky_marker):
-    command = f"{sys.executable} {FAKE_CODER} --fail-if {flaky_marker} {{prompt_file}} {{workdir}}"
-    return with_provider(
-        settings,
-        fake,
-        coding_agent="command",
-        agent_command=command,
-        agent_read_only=f"{FAKE_CODER.parent}:{flaky_marker.parent}",
-        agent_timeout_seconds=60,
-    )
 
 
 async def tasks_of(http, auth, project_id: int, run: int) -> dict[str, dict]:
@@ -50,7 +21,11 @@ async def tasks_of(http, auth, project_id: int, run: int) -> dict[str, dict]:
 
 
 async def test_a_failed_change_is_retried_on_the_same_history_keeping_its_finished_tasks(
-    http, worker, make_key, fake: FakeLlm, flaky_marker
+    http,
+    worker,
+    make_key,
+    fake: FakeLlm,  # noqa: F811 (the fixtures imported above)
+    flaky_marker,  # noqa: F811
 ):
     auth = {"X-API-Key": make_key().key}
     project_id = await ready_project(http, auth, fake)
@@ -92,7 +67,10 @@ async def test_a_failed_change_is_retried_on_the_same_history_keeping_its_finish
 
 
 async def test_a_change_cancelled_before_its_review_is_planned_again_from_the_change(
-    http, worker, make_key, fake: FakeLlm
+    http,
+    worker,
+    make_key,
+    fake: FakeLlm,  # noqa: F811 (the fixtures imported above)
 ):
     auth = {"X-API-Key": make_key().key}
     project_id = await ready_project(http, auth, fake, require_approval=True)
