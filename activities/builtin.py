@@ -46,7 +46,7 @@ from agents.coding.builtin_types import (
 from agents.coding.gitcli import Repo
 from agents.coding.worktree import finish_task, start_task
 from agents.provider import LlmConfig
-from agents.spend import recorded_spend, request_price
+from agents.spend import priced_usage, recorded_spend
 from agents.task_prompt import SPEC_DOCUMENTS, task_prompt
 from agents.types import AgentBudget
 from engine import EngineError
@@ -56,7 +56,6 @@ from engine.tree import Tree
 from engine.treediff import tree_of_commit
 from store.db import Database
 from store.models import Project
-from store.usage import NewUsage
 from workflows.coding_types import CodingTaskInput, CodingTaskResult
 
 TREES_KEPT = 16  # start commits' trees a worker keeps: the tasks running on it
@@ -205,25 +204,13 @@ class BuiltinActivities(TemplateActivities):
     def record_builtin_request(self, input: RecordBuiltinInput) -> RecordedBuiltin:
         """One model request's usage on record (keyed by the request: stored once), priced,
         and the project's spend and budget as stored now."""
-        cost = request_price(self._config, input)
-        row = NewUsage(
-            key=input.key,
-            project_id=input.project_id,
-            run_number=input.run_number,
-            phase="task",
-            task_id=input.task_id,
-            number=input.number,
-            model=input.model,
-            input_tokens=input.input_tokens,
-            output_tokens=input.output_tokens,
-            cost_usd=cost,
-        )
+        row = priced_usage(self._config, input, phase="task")
         spent = recorded_spend(self._db, row)
         with self._db.session() as session:
             project = session.get(Project, input.project_id)
             stored = (project.agent or {}).get("budget") if project is not None else None
         exceeded = budget_exceeded(AgentBudget.model_validate(stored or {}), spent)
-        return RecordedBuiltin(cost_usd=cost, spent=spent, stop=None if exceeded is None else exceeded.message)
+        return RecordedBuiltin(cost_usd=row.cost_usd, spent=spent, stop=None if exceeded is None else exceeded.message)
 
     @activity.defn(name=FINISH_BUILTIN_TASK)
     def finish_builtin_task(self, input: FinishInput) -> CodingTaskResult:

@@ -15,7 +15,7 @@ from agents.plan_rules import to_plan_result
 from agents.prompts import INSTRUCTIONS, ClientTextTooLong, check_client_text, sha256, user_prompt
 from agents.provider import LlmConfig
 from agents.schemas import ClarifyOutput, SpecOutput
-from agents.spend import recorded_spend, request_price
+from agents.spend import priced_usage, recorded_spend
 from agents.tasks_md import tasks_markdown
 from agents.types import (
     PREPARE_AGENT_PHASE,
@@ -39,7 +39,7 @@ from engine.questions import questions_for
 from engine.spec import SPEC_DOCUMENTS
 from engine.templates import Template
 from store.db import Database
-from store.usage import NewUsage, project_spend
+from store.usage import project_spend
 from workflows.types import QuestionModel, SpecResult, TemplateRequest
 
 
@@ -101,20 +101,7 @@ class AgentActivities(TemplateActivities):
     # --- helpers ---------------------------------------------------------------------------
 
     def _record(self, input: RecordRequestInput) -> RecordedRequest:
-        cost = request_price(self._config, input)
-        row = NewUsage(
-            key=input.key,
-            project_id=input.project_id,
-            run_number=input.run_number,
-            phase=input.phase.value,
-            task_id=input.task_id,
-            number=input.number,
-            model=input.model,
-            input_tokens=input.input_tokens,
-            output_tokens=input.output_tokens,
-            cost_usd=cost,
-        )
-
+        row = priced_usage(self._config, input, phase=input.phase.value)
         spent = recorded_spend(self._db, row)
         recorded = RequestUsage(
             number=input.number,
@@ -122,7 +109,7 @@ class AgentActivities(TemplateActivities):
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
             total_tokens=row.total_tokens,
-            cost_usd=cost,
+            cost_usd=row.cost_usd,
         )
         return RecordedRequest(usage=recorded, spent=spent)
 

@@ -42,6 +42,17 @@ class AnsweredRequest(Protocol):
     RecordRequestInput, agents.coding.builtin_types RecordBuiltinInput)."""
 
     @property
+    def key(self) -> str: ...
+    @property
+    def project_id(self) -> int: ...
+    @property
+    def run_number(self) -> int: ...
+    @property
+    def task_id(self) -> str | None: ...
+    @property
+    def number(self) -> int: ...
+
+    @property
     def model(self) -> str: ...
     @property
     def provider(self) -> str | None: ...
@@ -76,4 +87,20 @@ def request_price(config: LlmConfig, request: AnsweredRequest) -> float | None:
         provider_url=request.provider_url,
         at=request.responded_at,
         overrides=config.prices,
+    )
+
+
+def priced_usage(config: LlmConfig, request: AnsweredRequest, *, phase: str) -> NewUsage:
+    """The request's usage row, priced (:func:`request_price`), for :func:`recorded_spend`."""
+    return NewUsage(
+        key=request.key,
+        project_id=request.project_id,
+        run_number=request.run_number,
+        phase=phase,
+        task_id=request.task_id,
+        number=request.number,
+        model=request.model,
+        input_tokens=request.input_tokens,
+        output_tokens=request.output_tokens,
+        cost_usd=request_price(config, request),
     )
