@@ -10,6 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from pydantic_core import to_json
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,7 +41,16 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def stored_json(value: Any) -> str:
+    """How every JSON column is written: as the API shows JSON (pydantic's serialiser, the
+    response models': compact, non-ASCII as UTF-8), so that a read may hand a stored document
+    to a response as it is (api.read_json). NaN and the infinities are written as Python's
+    json module writes them, so that what is read back is what was stored."""
+    return to_json(value, inf_nan_mode="constants").decode()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", stored_json)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -22,7 +22,9 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    Text,
     bindparam,
+    cast,
     create_engine,
     func,
     or_,
@@ -33,7 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from store.db import Database
+from store.db import Database, stored_json
 from store.models import Project
 
 projects = Project.__table__.c
@@ -54,9 +56,21 @@ def read_engine(db: Database, connections: int) -> Engine:
         # Not store.db's engine, which begins a transaction on every connection for its
         # writers; the database's WAL mode is kept in its file.
         return create_engine(
-            url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT", pool_size=connections + 1, max_overflow=0
+            url,
+            connect_args={"timeout": 30},
+            isolation_level="AUTOCOMMIT",
+            pool_size=connections + 1,
+            max_overflow=0,
+            json_serializer=stored_json,
         )
-    return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=connections, max_overflow=0)
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_size=connections,
+        max_overflow=0,
+        json_serializer=stored_json,
+    )
 
 
 class iso_utc(FunctionElement[str]):
@@ -85,6 +99,12 @@ def _shown(column: Any) -> Any:
     return iso_utc(column).label(column.name)
 
 
+def _as_stored(column: Any) -> Any:
+    """A JSON column's stored text, which the response takes as it is (api.read_json), not
+    the document the driver would parse it into (store.db.stored_json writes it as shown)."""
+    return cast(column, Text).label(column.name)
+
+
 STATUS_COLUMNS = (
     projects.id,
     projects.status,
@@ -97,7 +117,8 @@ STATUS_COLUMNS = (
 StatusRow = Row[int, str, str, bool, str | None, str | None, str]
 PageRow = Row[*tuple[Any, ...]]  # PUBLIC_COLUMNS, then the total
 
-# What api.schemas.ProjectPublic shows, in its order; timestamps as text (iso_utc).
+# What api.schemas.ProjectPublic shows, in its order; timestamps as text (iso_utc), the
+# input payload as its stored JSON text.
 PUBLIC_COLUMNS = (
     projects.id,
     projects.name,
@@ -109,7 +130,7 @@ PUBLIC_COLUMNS = (
     _shown(projects.started_at),
     _shown(projects.finished_at),
     projects.artifact_ready,
-    projects.input_payload,
+    _as_stored(projects.input_payload),
     projects.phase,
     projects.template,
     projects.current_run,

@@ -1,6 +1,7 @@
-"""Reads made from the event loop without a thread hop (api.read_threads.DirectReads): the
-status poll on both databases, the plain page on PostgreSQL. They answer the bytes the
-thread's reads answer, and they fail, recover and close as those do."""
+"""Reads made from the event loop without a thread hop (api.direct_reads): the status poll
+and the plain page on both databases. They answer the bytes the thread's reads answer, and
+they fail, recover and close as those do; on SQLite a statement beyond its budget of steps
+is made in a thread instead, with the same answer."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from api.direct_reads import PostgresAsync, SQLiteOnTheLoop
 from api.read_json import status_json
-from api.read_threads import PostgresAsync, ReadThreads, SQLiteOnTheLoop
+from api.read_threads import ReadThreads
 from api.reads import ProjectReads
 from api.status_middleware import direct_page
 from store.db import Database
@@ -89,22 +91,47 @@ async def test_the_status_read_from_the_loop_is_the_threads(db, owned, reads):
     assert await direct_status(reads, owner_id, ids[-1] + 1000) is None
 
 
-async def test_pages_are_read_from_the_loop_on_postgresql_alone(db, owned, reads):
+async def test_pages_read_from_the_loop_are_the_threads(db, owned, reads):
     owner_id, _ = owned
     direct = reads.threads.direct
     assert direct is not None
-    if db.is_sqlite:
-        # A page's cost grows with the owner's projects: SQLite reads it in a thread.
-        assert not direct.serves_pages
-        with pytest.raises(NotImplementedError):
-            await direct.all(*status_query(owner_id=owner_id, project_id=1))
-        return
     assert direct.serves_pages
     # The first page, a full page inside, the last (short) page, past the end, far past it.
     for limit, offset in ((20, 0), (2, 1), (3, COUNT - 2), (2, COUNT), (5, 10**6)):
         expected = await reads.page(owner_id=owner_id, status=None, limit=limit, offset=offset)
         assert await direct_page(direct, owner_id=owner_id, limit=limit, offset=offset) == expected
     assert b'"total":0' in await direct_page(direct, owner_id=owner_id + 1000, limit=20, offset=0)
+
+
+async def test_sqlite_makes_a_statement_beyond_its_budget_in_a_thread(db, owned, reads, monkeypatch):
+    if not db.is_sqlite:
+        pytest.skip("SQLite's connection held by the loop")
+    owner_id, ids = owned
+    direct = reads.threads.direct
+    assert isinstance(direct, SQLiteOnTheLoop)
+    made_in_a_thread: list[object] = []
+    run = reads.threads.run
+
+    async def counted(read: Any) -> Any:
+        made_in_a_thread.append(read)
+        return await run(read)
+
+    monkeypatch.setattr(reads.threads, "run", counted)
+    expected = await reads.page(owner_id=owner_id, status=None, limit=20, offset=0)
+    made_in_a_thread.clear()
+    assert await direct_page(direct, owner_id=owner_id, limit=20, offset=0) == expected
+    assert made_in_a_thread == []  # within the budget: on the loop
+    # A budget above a poll's steps (~270), below a page's of seven projects (~350).
+    monkeypatch.setattr(SQLiteOnTheLoop, "MAX_STEPS", 300)
+    monkeypatch.setattr(SQLiteOnTheLoop, "STEP_GRAIN", 10)
+    direct._drop()
+    held = direct._connection()  # the handler's grain is set when the connection is taken
+    assert await direct_page(direct, owner_id=owner_id, limit=20, offset=0) == expected
+    assert len(made_in_a_thread) == 1
+    # The connection is kept (running out of steps is no error of it), and a poll still fits.
+    assert direct._held is held
+    assert await direct_status(reads, owner_id, ids[0]) == await thread_status(reads, owner_id, ids[0])
+    assert len(made_in_a_thread) == 2  # the thread's read just above, not the poll
 
 
 async def test_sqlite_reads_in_a_thread_when_the_loops_connection_fails(db, owned, reads):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -10,9 +11,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from store.db import alembic_config, make_engine
-from store.models import Base
+from store.db import alembic_config, make_engine, stored_json
+from store.models import Base, Project
 from tests.support import POSTGRES_URL, postgres_available
+
+projects = Project.__table__
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -94,4 +97,41 @@ def test_stored_401_and_403_answers_are_dropped_by_the_upgrade(empty_url):
         kept = conn.execute(sa.text("SELECT key, required_scopes FROM idempotency_keys ORDER BY key")).all()
     engine.dispose()
     assert [tuple(row) for row in kept] == [("created", None), ("invalid", None)]
+    command.downgrade(config, "base")
+
+
+def test_payloads_are_rewritten_as_the_api_shows_json(empty_url):
+    """Payloads written by Python's json module (spaces, non-ASCII escaped) before 0012 read
+    back as the same documents, now in the API's own form, which the list hands on as it is
+    (api.read_json); a payload already in that form is left alone."""
+    config = alembic_config(empty_url)
+    command.upgrade(config, "0011")
+    engine = make_engine(empty_url)
+    legacy = {"project_name": 'Café "x"', "n": [1, 2.5, {"deep": None}], "big": 10**20, "line": "a\nb\u2028"}
+    compact = {"project_name": "Already compact"}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO owners (id, name, email, project_quota, created_at) "
+                "VALUES (1, 'o', 'o@x', 5, CURRENT_TIMESTAMP)"
+            )
+        )
+        for project_id, text in ((1, json.dumps(legacy)), (2, stored_json(compact))):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO projects (id, owner_id, name, slug, description, template, status, phase, "
+                    "error_message, input_payload, created_at, updated_at, artifact_ready, projection_seq) "
+                    "VALUES (:id, 1, 'P', 'p', '', 'djass-saas', 'ready', 'done', '', :payload, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP, false, 3)"
+                ),
+                {"id": project_id, "payload": text},
+            )
+    assert json.dumps(legacy) != stored_json(legacy)  # the test would prove nothing otherwise
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(projects.c.id, sa.cast(projects.c.input_payload, sa.Text))).all())
+    engine.dispose()
+    assert stored == {1: stored_json(legacy), 2: stored_json(compact)}
+    assert json.loads(stored[1]) == legacy
+    assert "Café" in stored[1] and ": " not in stored[1]
     command.downgrade(config, "base")
