@@ -20,11 +20,13 @@ from typing import Any
 import anyio
 from sqlalchemy import Connection
 
+from api.direct_reads import DirectReads, PostgresAsync
 from api.errors import project_not_found
 from api.memo import ExpiringCache
 from api.read_json import status_json
-from api.read_threads import DirectReads, ReadThreads
+from api.read_threads import ReadThreads
 from api.reads import ProjectReads
+from api.status_batches import StatusBatches
 from store.reads import STATUS_COLUMNS, project_status, status_query
 
 MAX_ENTRIES = 10_000
@@ -62,6 +64,8 @@ class StatusCache:
         # The read without a thread hop (api.read_threads), where the reads have one.
         threads = getattr(reads, "threads", None)
         self._direct: DirectReads | None = threads.direct if isinstance(threads, ReadThreads) else None
+        # On PostgreSQL the polls of a turn of the loop share a statement (api.status_batches).
+        self._batches = StatusBatches(self._direct) if isinstance(self._direct, PostgresAsync) else None
 
     def cached(self, *, owner_id: int, project_id: int) -> bytes | None:
         """The body kept for this owner's project, if it is fresh."""
@@ -106,9 +110,12 @@ class StatusCache:
 
     async def _fetch(self, owner_id: int, project_id: int) -> tuple[bytes, bool]:
         """The body, and whether the project is at rest (so the body may be kept)."""
-        if self._direct is None:
+        if self._batches is not None:
+            row = await self._batches.row(owner_id=owner_id, project_id=project_id)
+        elif self._direct is not None:
+            row = await self._direct.one(*status_query(owner_id=owner_id, project_id=project_id))
+        else:
             return await self.reads.run(self._read, owner_id, project_id)
-        row = await self._direct.one(*status_query(owner_id=owner_id, project_id=project_id))
         return self._answer(row, project_id)
 
     @staticmethod

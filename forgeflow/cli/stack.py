@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         log_config = configure_logging(settings.log_level, settings.log_format)
         upgrade_database(settings.resolved_database_url)
         uvicorn.run(
-            "api.main:create_app",
+            "api.main:served_app",
             factory=True,
             host=host or settings.api_host,
             port=port or settings.api_port,
