@@ -2,16 +2,18 @@
 
 * A status poll, ``GET /api/v1/projects/{id}/status``, or a plain page of the list,
   ``GET /api/v1/projects`` with nothing but ``limit`` and ``offset`` (digits, within the
-  route's bounds), whose caller is known from memory (a trusted key with ``projects:read``,
-  a hit left in its rate-limit lease), is answered here, without routing or dependencies:
-  a status from the status cache when it holds a fresh body for that owner's project, else
-  from one read made from the loop (``api.read_threads.DirectReads``), as the route would; a
-  page from one read too, from the loop on PostgreSQL, in a read thread on SQLite, where the
-  loop would wait for a walk and a count that grow with the owner's projects. Routing and
-  solving the route's dependencies and parameters cost about as much as the read itself
-  (measured with the cache off: ~45 % of the interpreter's time per poll, ~35 % per page).
+  route's bounds), whose caller is known from memory (a trusted key with ``projects:read``),
+  is answered here, without routing or dependencies: a status from the status cache when it
+  holds a fresh body for that owner's project, else from one read made from the loop
+  (``api.direct_reads``: on PostgreSQL shared by the polls of a turn of the loop,
+  ``api.status_batches``), as the route would; a page from one read made from the loop too
+  (on SQLite within a budget of steps, beyond it in a read thread). Routing and solving the
+  route's dependencies and parameters cost about as much as the read itself (measured with
+  the cache off: ~45 % of the interpreter's time per poll, ~35 % per page). A hit of the
+  key's rate-limit lease is taken from memory; when the lease is used up, the next block is
+  claimed here as the route would claim it (one trip for all the key's requests).
   Anything else goes to the route, which answers as it always does (and fills the status
-  cache): a key to authenticate or a lease to renew, other parameters or values to validate,
+  cache): a key to authenticate, a limit reached, other parameters or values to validate,
   and every read that did not end in a body (no such project for this owner, a database
   error). The request is counted once either way: the route finds it admitted already
   (``api.ratelimit.admit``).
@@ -115,9 +117,22 @@ class StatusCacheMiddleware:
         identity = gatekeeper.cached(key)
         if identity is None or not identity.has_scope(READ_SCOPE):
             return False
-        # A hit of the lease, which needs no database trip (else the route claims more).
+        # A hit of the lease, which needs no database trip.
         counted = gatekeeper.count_now(identity)
-        if counted is None or not counted.allowed:
+        if counted is None:
+            # The lease is used up: claim more as the route would (one trip for all the key's
+            # requests), rather than send every request of the key the route's longer way
+            # until it is done (measured: the p99 of a page 100-190 ms -> see BENCHMARKS.md).
+            try:
+                found = await gatekeeper.resolve(key)
+            except Exception:
+                return False  # the route tries again, and answers (503...)
+            if found is None:
+                return False
+            identity, counted = found
+            if not identity.has_scope(READ_SCOPE):
+                return False
+        if not counted.allowed:
             return False
         admit(scope, key, identity, counted)
         try:

@@ -5,11 +5,13 @@ processes; small limits stay exact (see test_rate_limit.py for the contract)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from api.ratelimit import LEASE_DIVISOR
+from api.status_middleware import StatusCacheMiddleware
 from store.models import RateLimitWindow
 from store.ratelimit import claim, window_start
 from tests.api.conftest import T0
@@ -107,3 +109,40 @@ async def test_a_cached_status_is_still_counted_and_refused(settings, make_key, 
             "details": {"limit": 3, "retry_after": 40, "retry_guidance": "Retry after 40 s."},
         }
     }
+
+
+async def test_a_used_up_lease_is_claimed_again_at_the_door(settings, make_key, db, clock, monkeypatch):
+    """Plain pages of a known key are answered before routing even when its lease runs out:
+    the door claims the next block as the route would (one trip), counted exactly; once the
+    window's budget is spent the route answers 429 as always."""
+    answered: list[bool] = []
+    before_routing = StatusCacheMiddleware._answer_before_routing
+
+    async def recorded(self: StatusCacheMiddleware, scope: Any, send: Any) -> bool:
+        answered.append(await before_routing(self, scope, send))
+        return answered[-1]
+
+    monkeypatch.setattr(StatusCacheMiddleware, "_answer_before_routing", recorded)
+    key = make_key()
+    limit = 600  # blocks of 1, 2, 4, 8, then 12
+    async with (
+        LiveServer(settings.model_copy(update={"rate_limit_per_minute": limit})) as server,
+        httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as http,
+    ):
+        pages = [await http.get("/projects?limit=1", headers={"X-API-Key": key.key}) for _ in range(30)]
+    assert [r.headers["x-ratelimit-remaining"] for r in pages] == [str(n) for n in range(limit - 1, limit - 31, -1)]
+    # The first request authenticates the key at the route; the 29 after it, six claims
+    # among them, are answered at the door.
+    assert answered == [False] + [True] * 29
+    assert window_hits(db, key.key_id) == 39
+
+    small = make_key()
+    answered.clear()
+    async with (
+        LiveServer(settings.model_copy(update={"rate_limit_per_minute": 3})) as server,
+        httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as http,
+    ):
+        pages = [await http.get("/projects", headers={"X-API-Key": small.key}) for _ in range(4)]
+    assert [r.status_code for r in pages] == [200, 200, 200, 429]
+    assert answered == [False, True, True, False]  # the refusal is the route's
+    assert error_body(pages[3])["error"]["code"] == "rate_limited"
