@@ -124,12 +124,12 @@ class StatusCacheMiddleware:
             # requests), rather than send every request of the key the route's longer way
             # until it is done (measured: the p99 of a page 100-190 ms -> see BENCHMARKS.md).
             try:
-                found = await gatekeeper.resolve(key)
+                renewed = await gatekeeper.resolve(key)
             except Exception:
                 return False  # the route tries again, and answers (503...)
-            if found is None:
+            if renewed is None:
                 return False
-            identity, counted = found
+            identity, counted = renewed
             if not identity.has_scope(READ_SCOPE):
                 return False
         if not counted.allowed:
