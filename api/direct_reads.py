@@ -19,18 +19,14 @@ Row = Sequence[Any]
 
 
 class DirectReads:
-    """A statement read from the event loop itself, without the hop to a read thread.
-
-    ``one``: a statement of bounded cost that returns a row or none (the status poll's
-    primary key lookup). ``all``: any statement's rows, where ``serves_pages`` (the database
-    does the work in a server of its own, the loop only waits: a page of the list, whose
-    walk and count grow with the owner's projects).
-    """
-
-    serves_pages = False
+    """A statement read from the event loop itself, without the hop to a read thread:
+    ``all``, its rows; ``one``, its row or none (a status poll's)."""
 
     async def one(self, statement: Select[Any], params: dict[str, Any]) -> Row | None:
-        raise NotImplementedError
+        rows = await self.all(statement, params)
+        if len(rows) > 1:
+            raise ValueError("the statement returned more than one row")
+        return rows[0] if rows else None
 
     async def all(self, statement: Select[Any], params: dict[str, Any]) -> Sequence[Row]:
         raise NotImplementedError
@@ -73,7 +69,6 @@ class SQLiteOnTheLoop(DirectReads):
     loop and retries as any read does. So does any other database error.
     """
 
-    serves_pages = True
     # SQLite calls the progress handler every STEP_GRAIN virtual machine steps.
     STEP_GRAIN = 1_000
     MAX_STEPS = 25_000
@@ -83,12 +78,6 @@ class SQLiteOnTheLoop(DirectReads):
         self.threads = threads
         self._held: Connection | None = None
         self._grains_left = 0
-
-    async def one(self, statement: Select[Any], params: dict[str, Any]) -> Row | None:
-        rows = await self.all(statement, params)
-        if len(rows) > 1:
-            raise ValueError("the statement returned more than one row")
-        return rows[0] if rows else None
 
     async def all(self, statement: Select[Any], params: dict[str, Any]) -> Sequence[Row]:
         self._grains_left = self.MAX_STEPS // self.STEP_GRAIN
@@ -141,8 +130,6 @@ class PostgresAsync(DirectReads):
     ...), as the engine would raise them, so that they are answered the same way (503).
     """
 
-    serves_pages = True
-
     def __init__(self, engine: Engine, size: int) -> None:
         self.dialect = engine.dialect
         self._cargs, self._cparams = engine.dialect.create_connect_args(engine.url)
@@ -150,12 +137,6 @@ class PostgresAsync(DirectReads):
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._sql: dict[int, tuple[Select[Any], str]] = {}
         self._closed = False
-
-    async def one(self, statement: Select[Any], params: dict[str, Any]) -> Row | None:
-        rows = await self.all(statement, params)
-        if len(rows) > 1:
-            raise ValueError("the statement returned more than one row")
-        return rows[0] if rows else None
 
     async def all(self, statement: Select[Any], params: dict[str, Any]) -> Sequence[Row]:
         sql = self.compiled(statement)

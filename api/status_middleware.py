@@ -68,8 +68,8 @@ def plain_page(query: bytes) -> tuple[int, int] | None:
 
 
 async def direct_page(direct: DirectReads, *, owner_id: int, limit: int, offset: int) -> bytes:
-    """A plain page's body (what ``ProjectReads.page`` answers for it) read without a thread
-    hop, where the database serves pages that way (api.read_threads.DirectReads)."""
+    """A plain page's body (what ``ProjectReads.page`` answers for it) read from the loop
+    (api.direct_reads)."""
     statement, count, params = page_query(owner_id=owner_id, status=None, limit=limit, offset=offset)
     rows = await direct.all(statement, params)
     total = page_total(rows, offset)
@@ -168,7 +168,7 @@ class StatusCacheMiddleware:
             return None
         limit, offset = page
         direct = reads.threads.direct
-        if direct is not None and direct.serves_pages:
+        if direct is not None:
 
             async def read_direct(identity: Identity) -> bytes:
                 return await direct_page(direct, owner_id=identity.owner_id, limit=limit, offset=offset)

@@ -95,7 +95,6 @@ async def test_pages_read_from_the_loop_are_the_threads(db, owned, reads):
     owner_id, _ = owned
     direct = reads.threads.direct
     assert direct is not None
-    assert direct.serves_pages
     # The first page, a full page inside, the last (short) page, past the end, far past it.
     for limit, offset in ((20, 0), (2, 1), (3, COUNT - 2), (2, COUNT), (5, 10**6)):
         expected = await reads.page(owner_id=owner_id, status=None, limit=limit, offset=offset)
