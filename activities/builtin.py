@@ -71,6 +71,7 @@ class BuiltinActivities(TemplateActivities):
         *args: Any,
         max_file_bytes: int,
         max_task_bytes: int,
+        max_cost_usd_per_task: float | None = None,
         recorder: TaskRecorder | None = None,
         **kwargs: Any,
     ) -> None:
@@ -80,6 +81,7 @@ class BuiltinActivities(TemplateActivities):
         self._config = config
         self._max_file_bytes = max_file_bytes
         self._max_task_bytes = max_task_bytes
+        self._max_cost_usd_per_task = max_cost_usd_per_task
 
     def _read(self, key: str) -> bytes:
         with self._artifacts.open(key) as stored:
@@ -129,6 +131,7 @@ class BuiltinActivities(TemplateActivities):
             files=0,
             blob_prefix=f"{prefix}/builtin/blobs",
             prompt=task_prompt(task=task, total=input.total_tasks, documents=documents, fix=input.fix),
+            worker_cap_usd=self._max_cost_usd_per_task,
         )
         start = start.model_copy(update={"files": len(self._tree(start))})
         if self._recorder is not None:

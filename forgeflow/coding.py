@@ -9,9 +9,8 @@ import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from agents.coding.config import AgentKind, CodingAgentConfig, check_available
+from agents.coding.config import AgentKind, CodingAgentConfig, check_available, config_for
 from engine.sandbox import SandboxConfig
 from forgeflow.settings import Settings
 
@@ -21,25 +20,13 @@ log = logging.getLogger("forgeflow.worker")
 def coding_agent_configs(settings: Settings) -> dict[AgentKind, CodingAgentConfig]:
     """Every kind this worker is configured for and can run; a kind whose program is not
     here is left out with a warning (a task of it is retried until a worker that has it
-    takes it, within the task's time)."""
+    takes it, within the task's time). A bad setting raises ValueError naming its variable."""
     configs: dict[AgentKind, CodingAgentConfig] = {}
     for name in sorted(settings.coding_agent_kinds):
         kind = AgentKind(name)
         if kind is AgentKind.BUILTIN:
             continue  # the model with file tools, in a workflow of its own (workflows/builtin_task.py)
-        data: dict[str, Any] = {
-            "kind": kind,
-            "model": settings.agent_model,
-            "timeout_seconds": settings.agent_timeout_seconds,
-            "memory_mb": settings.agent_memory_mb,
-            "network": settings.agent_network,
-            "pass_env": [n.strip() for n in settings.agent_pass_env.split(",") if n.strip()],
-        }
-        if kind is AgentKind.COMMAND:
-            data["executable"] = settings.agent_command
-        elif settings.agent_executable:
-            data["executable"] = [settings.agent_executable]
-        config = CodingAgentConfig.model_validate(data)
+        config = config_for(settings, kind)
         problem = check_available(config)
         if problem is not None:
             log.warning("coding agent %s unavailable on this worker: %s", kind, problem)

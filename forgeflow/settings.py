@@ -207,6 +207,7 @@ class Settings(BaseSettings):
     agent_command: str = ""  # "command": an argv template with {prompt_file}, {workdir}, {model}
     agent_executable: str | None = None  # "claude-code"/"codex": the program (default: claude, codex)
     agent_model: str | None = None
+    agent_max_turns: int | None = Field(default=None, ge=1)  # claude-code's --max-turns
     agent_timeout_seconds: float = Field(default=1800, gt=0)
     agent_memory_mb: int = Field(default=4096, ge=256)
     agent_network: bool = False  # the agent's own network access (its model API): off unless allowed
@@ -214,6 +215,11 @@ class Settings(BaseSettings):
     agent_read_only: str = ""  # os.pathsep-separated directories the agent may read (toolchains)
     agent_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     agent_max_task_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # A task of any coding agent on this worker that spends more fails; a project's own cap
+    # (agent.budget.max_cost_usd_per_task) may be tighter.
+    agent_max_cost_usd_per_task: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    agent_extra_args: str = ""  # after forgeflow's own arguments, split like a shell would
+    agent_permission_args: str | None = None  # None: the kind's own (agents/coding/config.py)
 
     @property
     def coding_agent_kinds(self) -> frozenset[str]:

@@ -58,10 +58,13 @@ class BuiltinRun:
         self._spent: Spend | None = None
         self._stop: str | None = None  # the project's budget, used up
         self._unrecorded: Any = None  # the last response, until its usage is on record
+        self._cap: float | None = input.max_cost_usd_per_task  # the tighter with the worker's, from start
 
     async def run(self) -> CodingTaskResult:
         task = self._input.task
         start: BuiltinStart = await _step(START_BUILTIN_TASK, self._input, BuiltinStart, f"start {task.slug}")
+        caps = [cap for cap in (self._cap, start.worker_cap_usd) if cap is not None]
+        self._cap = min(caps) if caps else None
         files = TaskFiles(start=start, path_scope=list(task.path_scope))
         report = await self._converse(start.prompt, files)
         await self._record_unrecorded()
@@ -97,7 +100,7 @@ class BuiltinRun:
             raise self._failure(exc) from exc
 
     def _check_limits(self) -> None:
-        slug, cap = self._input.task.slug, self._input.max_cost_usd_per_task
+        slug, cap = self._input.task.slug, self._cap
         why = None
         if self._requests >= MAX_REQUESTS:
             why = f"it made {self._requests} model requests, the most one task may"

@@ -44,6 +44,9 @@ class BuiltinStart(BaseModel):
     files: int  # how many files the start commit holds
     blob_prefix: str  # where the model's writes are stored, content-addressed
     prompt: str  # the task as planned, its scope and the approved spec (data)
+    # The worker's cap on a task's cost (FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK), beside the
+    # project's own; None: none.
+    worker_cap_usd: float | None = None
 
 
 class FileInput(BaseModel):

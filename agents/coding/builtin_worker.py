@@ -46,6 +46,7 @@ def builtin_activities(
         artifacts,
         max_file_bytes=settings.agent_max_file_bytes,
         max_task_bytes=settings.agent_max_task_bytes,
+        max_cost_usd_per_task=settings.agent_max_cost_usd_per_task,
         recorder=TaskRecorder(db, start_delay=settings.task_start_record_seconds),
         **template_options,
     )

@@ -1,6 +1,6 @@
 """Which coding agent builds a task and how it may run (agents/coding/runners.py): a typed
-configuration, read from ``FORGEFLOW_*`` values by :func:`config_from_env`, and checked
-against the worker by :func:`check_available`.
+configuration, made from the worker's ``FORGEFLOW_*`` settings by :func:`config_for`, and
+checked against the worker by :func:`check_available`.
 
 The variables (empty means unset):
 
@@ -16,7 +16,8 @@ The variables (empty means unset):
 * ``FORGEFLOW_AGENT_NETWORK`` (false): the agent's own network (its model's API needs it);
 * ``FORGEFLOW_AGENT_PASS_ENV``: comma-separated names of the worker's variables the agent
   gets (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``...), and none other;
-* ``FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK``: a run that spends more fails;
+* ``FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK``: a run that spends more fails (the built-in
+  agent's too); a project's own cap (its ``agent.budget``) may be tighter;
 * ``FORGEFLOW_AGENT_EXTRA_ARGS``, ``FORGEFLOW_AGENT_PERMISSION_ARGS``: split like a shell would.
 """
 
@@ -25,11 +26,12 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from forgeflow.settings import Settings
 
 
 class AgentKind(StrEnum):
@@ -140,34 +142,26 @@ def check_available(config: CodingAgentConfig) -> str | None:
     return f"the {config.kind} coding agent's program {program!r} {where}"
 
 
-def config_from_env(values: Mapping[str, str]) -> CodingAgentConfig:
-    """The configuration from ``FORGEFLOW_*`` values (os.environ, or a settings object's
-    fields under those names). A bad value raises ValueError naming its variable."""
-
-    def get(name: str) -> str | None:
-        return (values.get(PREFIX + name) or "").strip() or None
-
-    kind = get("CODING_AGENT") or AgentKind.BUILTIN.value
-    data: dict[str, Any] = {"kind": kind}
-    executable, command = get("AGENT_EXECUTABLE"), get("AGENT_COMMAND")
-    if kind == AgentKind.COMMAND.value:
-        if command is not None:
-            data["executable"] = command  # split by the model, like a shell would
-    elif executable is not None:
-        data["executable"] = [executable]
-    elif command is not None:
-        data["executable"] = shlex.split(command)
-    for field in ("model", "max_turns", "timeout_seconds", "memory_mb", "network", "max_cost_usd_per_task"):
-        value = get(f"AGENT_{field.upper()}")
-        if value is not None:
-            data[field] = value
-    for field in ("extra_args", "permission_args"):
-        value = get(f"AGENT_{field.upper()}")
-        if value is not None:
-            data[field] = shlex.split(value)
-    names = get("AGENT_PASS_ENV")
-    if names is not None:
-        data["pass_env"] = [name.strip() for name in names.split(",") if name.strip()]
+def config_for(settings: Settings, kind: AgentKind) -> CodingAgentConfig:
+    """The configuration of ``kind`` on this worker, from its ``FORGEFLOW_*`` settings. A bad
+    value raises ValueError naming its variable."""
+    data: dict[str, Any] = {
+        "kind": kind,
+        "model": settings.agent_model,
+        "max_turns": settings.agent_max_turns,
+        "timeout_seconds": settings.agent_timeout_seconds,
+        "memory_mb": settings.agent_memory_mb,
+        "network": settings.agent_network,
+        "pass_env": [name.strip() for name in settings.agent_pass_env.split(",") if name.strip()],
+        "max_cost_usd_per_task": settings.agent_max_cost_usd_per_task,
+        "extra_args": shlex.split(settings.agent_extra_args),
+    }
+    if settings.agent_permission_args is not None:
+        data["permission_args"] = shlex.split(settings.agent_permission_args)
+    if kind is AgentKind.COMMAND:
+        data["executable"] = settings.agent_command  # split by the model, like a shell would
+    elif settings.agent_executable:
+        data["executable"] = [settings.agent_executable]
     try:
         return CodingAgentConfig.model_validate(data)
     except ValidationError as exc:

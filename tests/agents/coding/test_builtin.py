@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from engine.gitpack import read_bundle
 from engine.tree import FileData
 from engine.treediff import tree_of_commit
 from forgeflow.settings import Settings
+from forgeflow.worker import build_worker
 from store.artifact_stores import open_artifact_store
 from store.db import Database
 from store.usage import list_usage
@@ -162,3 +164,23 @@ async def test_the_cost_cap_stops_the_task(
         await run_task(client, llm_settings, input)
     assert "could not be priced" in str(failed.value.cause) and "$5" in str(failed.value.cause)
     assert fake.count == 1
+
+
+async def test_the_workers_own_cap_stops_the_task_too(
+    client: Client, llm_settings: Settings, db: Database, fake: FakeLlm, project_id: int
+):
+    """FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK caps the built-in agent's tasks as it caps the
+    external agents' runs, where the project gives no cap or a looser one."""
+    capped = llm_settings.model_copy(update={"agent_max_cost_usd_per_task": 0.5})
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with build_worker(client, capped, db=db, executor=executor):
+            for project_cap in (None, 5.0):
+                fake.replies.clear()  # what the last run left unread
+                fake.received.clear()
+                fake.script(call("write_file", path="app/x.py", content="X = 1\n"), done())
+                input = task_input(capped, project_id, max_cost_usd_per_task=project_cap)
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await run_task(client, capped, input)
+                # test-model is in no price table: an unpriced request counts as reaching a cap.
+                assert "could not be priced" in str(failed.value.cause) and "$0.5" in str(failed.value.cause)
+                assert len(fake.received) == 1

@@ -4,15 +4,24 @@ and whether this worker can run it."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agents.coding.config import AgentKind, CodingAgentConfig, check_available, config_from_env
+from agents.coding.config import (
+    DEFAULT_PERMISSION_ARGS,
+    AgentKind,
+    CodingAgentConfig,
+    check_available,
+    config_for,
+)
 from agents.coding.runners import AgentUnavailable, build_argv, program_dirs, run_coding_agent
 from engine import EngineError
 from engine.sandbox import SandboxConfig
+from forgeflow.coding import coding_agent_configs
+from forgeflow.settings import Settings
 
 
 def test_each_kind_has_its_program_and_a_command_is_split_like_a_shell_would():
@@ -45,8 +54,20 @@ def test_a_bad_configuration_is_refused_saying_why(fields, message):
         CodingAgentConfig.model_validate(fields)
 
 
-def test_config_from_env_reads_every_variable():
-    config = config_from_env(
+def settings_from(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> Settings:
+    """The worker's settings as these environment variables make them (and no others of
+    the coding agents')."""
+    for name in list(os.environ):
+        if name.startswith(("FORGEFLOW_AGENT_", "FORGEFLOW_CODING_AGENT")):
+            monkeypatch.delenv(name)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_the_workers_variables_make_its_configuration(monkeypatch):
+    settings = settings_from(
+        monkeypatch,
         {
             "FORGEFLOW_CODING_AGENT": "claude-code",
             "FORGEFLOW_AGENT_EXECUTABLE": "/opt/claude/bin/claude",
@@ -60,9 +81,9 @@ def test_config_from_env_reads_every_variable():
             "FORGEFLOW_AGENT_EXTRA_ARGS": "--verbose --append-system-prompt 'Be brief.'",
             "FORGEFLOW_AGENT_PERMISSION_ARGS": "--permission-mode acceptEdits",
             "FORGEFLOW_LLM_MODEL": "not ours",
-        }
+        },
     )
-    assert config == CodingAgentConfig(
+    assert config_for(settings, AgentKind.CLAUDE_CODE) == CodingAgentConfig(
         kind=AgentKind.CLAUDE_CODE,
         executable=["/opt/claude/bin/claude"],
         model="claude-sonnet-4-5",
@@ -75,28 +96,53 @@ def test_config_from_env_reads_every_variable():
         extra_args=["--verbose", "--append-system-prompt", "Be brief."],
         permission_args=["--permission-mode", "acceptEdits"],
     )
-    command = config_from_env({"FORGEFLOW_CODING_AGENT": "command", "FORGEFLOW_AGENT_COMMAND": "run {workdir}"})
+    # The worker's configurations are these (the program must be there: check_available).
+    monkeypatch.setenv("FORGEFLOW_AGENT_EXECUTABLE", sys.executable)
+    configs = coding_agent_configs(Settings())
+    assert list(configs) == [AgentKind.CLAUDE_CODE]
+    assert configs[AgentKind.CLAUDE_CODE].max_cost_usd_per_task == 2.5
+    assert configs[AgentKind.CLAUDE_CODE].extra_args == ["--verbose", "--append-system-prompt", "Be brief."]
+
+
+def test_unset_variables_leave_the_kinds_defaults(monkeypatch):
+    command = config_for(settings_from(monkeypatch, {"FORGEFLOW_AGENT_COMMAND": "run {workdir}"}), AgentKind.COMMAND)
     assert command.executable == ["run", "{workdir}"] and not command.network
-    assert config_from_env({"FORGEFLOW_AGENT_MODEL": ""}) == CodingAgentConfig()  # empty: unset
+    codex = config_for(settings_from(monkeypatch, {}), AgentKind.CODEX)
+    assert codex == CodingAgentConfig(kind=AgentKind.CODEX)
+    assert codex.executable == ["codex"] and codex.permissions == DEFAULT_PERMISSION_ARGS[AgentKind.CODEX]
+    assert codex.max_cost_usd_per_task is None and codex.extra_args == []
 
 
 @pytest.mark.parametrize(
-    ("values", "named"),
+    ("values", "kind", "named"),
     [
-        ({"FORGEFLOW_CODING_AGENT": "gpt"}, "FORGEFLOW_CODING_AGENT"),
-        (
-            {"FORGEFLOW_CODING_AGENT": "codex", "FORGEFLOW_AGENT_TIMEOUT_SECONDS": "soon"},
-            "FORGEFLOW_AGENT_TIMEOUT_SECONDS",
-        ),
-        ({"FORGEFLOW_CODING_AGENT": "codex", "FORGEFLOW_AGENT_NETWORK": "perhaps"}, "FORGEFLOW_AGENT_NETWORK"),
-        ({"FORGEFLOW_CODING_AGENT": "codex", "FORGEFLOW_AGENT_PASS_ENV": "HOME"}, "FORGEFLOW_AGENT_PASS_ENV"),
-        ({"FORGEFLOW_CODING_AGENT": "command"}, "FORGEFLOW_AGENT_COMMAND"),
-        ({"FORGEFLOW_CODING_AGENT": "command", "FORGEFLOW_AGENT_COMMAND": "x {nope}"}, "FORGEFLOW_AGENT_COMMAND"),
+        ({"FORGEFLOW_AGENT_PASS_ENV": "HOME"}, AgentKind.CODEX, "FORGEFLOW_AGENT_PASS_ENV"),
+        ({}, AgentKind.COMMAND, "FORGEFLOW_AGENT_COMMAND"),
+        ({"FORGEFLOW_AGENT_COMMAND": "x {nope}"}, AgentKind.COMMAND, "FORGEFLOW_AGENT_COMMAND"),
+        ({"FORGEFLOW_AGENT_COMMAND": "x {model}"}, AgentKind.COMMAND, "FORGEFLOW_AGENT_COMMAND"),
     ],
 )
-def test_config_from_env_names_the_bad_variable(values, named):
+def test_a_bad_variable_is_named(monkeypatch, values, kind, named):
+    settings = settings_from(monkeypatch, values)
     with pytest.raises(ValueError, match=named):
-        config_from_env(values)
+        config_for(settings, kind)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"FORGEFLOW_CODING_AGENT": "gpt"},
+        {"FORGEFLOW_AGENT_TIMEOUT_SECONDS": "soon"},
+        {"FORGEFLOW_AGENT_NETWORK": "perhaps"},
+        {"FORGEFLOW_AGENT_MAX_TURNS": "0"},
+        {"FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK": "-1"},
+        {"FORGEFLOW_AGENT_MAX_COST_USD_PER_TASK": "inf"},
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_with_the_settings(monkeypatch, values):
+    (name,) = values
+    with pytest.raises(ValidationError, match=name.removeprefix("FORGEFLOW_").lower()):
+        settings_from(monkeypatch, values)
 
 
 def test_check_available_finds_the_program_on_path_or_says_it_is_missing(tmp_path, monkeypatch):
