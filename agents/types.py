@@ -100,6 +100,23 @@ class RecordRequestInput(BaseModel):
     responded_at: datetime | None = None  # prices may change over time
 
 
+def response_usage(response: Any, *, default_model: str) -> dict[str, Any]:
+    """What a model response (Pydantic AI's ModelResponse) gives a request's record: the
+    model as the response named it (else ``default_model``), the provider, the tokens and
+    when it answered."""
+    usage = response.usage
+    return {
+        "model": response.model_name or default_model,
+        "provider": response.provider_name,
+        "provider_url": response.provider_url,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "responded_at": response.timestamp,
+    }
+
+
 class RecordedRequest(BaseModel):
     usage: RequestUsage
     spent: Spend  # the project's spend with this request

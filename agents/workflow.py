@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         Spend,
         StoredPhaseOutput,
         StoreOutputInput,
+        response_usage,
     )
 
 # The phase's own steps are quick (a prompt, a row, a few files) and idempotent (prepare
@@ -178,7 +179,7 @@ class PhaseRun:
         self._took(recorded)
 
     def _usage_of(self, response: Any) -> RecordRequestInput:
-        input, usage = self._input, response.usage
+        input = self._input
         number = len(self._requests) + 1
         return RecordRequestInput(
             key=f"{self._key}/{number}",
@@ -187,14 +188,7 @@ class PhaseRun:
             phase=input.phase,
             task_id=input.task_id,
             number=number,
-            model=response.model_name or installed().config.model,
-            provider=response.provider_name,
-            provider_url=response.provider_url,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            responded_at=response.timestamp,
+            **response_usage(response, default_model=installed().config.model),
         )
 
     def _took(self, recorded: RecordedRequest) -> None:

@@ -35,7 +35,7 @@ from agents.coding.builtin_types import (
     TaskFiles,
     TaskReport,
 )
-from agents.types import Spend
+from agents.types import Spend, response_usage
 from workflows.coding_types import CodingTaskInput, CodingTaskResult
 
 STEP_TIMEOUT = timedelta(minutes=5)
@@ -128,22 +128,14 @@ class BuiltinRun:
         response, self._unrecorded = self._unrecorded, None
         if response is None:
             return
-        input, usage = self._input, response.usage
-        number = self._requests + 1
+        input, number = self._input, self._requests + 1
         record = RecordBuiltinInput(
             key=f"{self._key}/{number}",
             project_id=input.request.project_id,
             run_number=input.request.run_number,
             task_id=input.task.id,
             number=number,
-            model=response.model_name or installed().config.model,
-            provider=response.provider_name,
-            provider_url=response.provider_url,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            responded_at=response.timestamp,
+            **response_usage(response, default_model=installed().config.model),
         )
         recorded: RecordedBuiltin = await workflow.execute_local_activity(
             RECORD_BUILTIN_REQUEST,
