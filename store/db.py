@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,7 +47,12 @@ def stored_json(value: Any) -> str:
     response models': compact, non-ASCII as UTF-8), so that a read may hand a stored document
     to a response as it is (api.read_json). NaN and the infinities are written as Python's
     json module writes them, so that what is read back is what was stored."""
-    return to_json(value, inf_nan_mode="constants").decode()
+    try:
+        return to_json(value, inf_nan_mode="constants").decode()
+    except PydanticSerializationError:
+        # Deeper than pydantic's serialiser goes (254 levels): only documents stored before
+        # nesting was bounded (api.validation.MAX_NESTING), which a read parses anyway.
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

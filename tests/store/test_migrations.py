@@ -109,6 +109,10 @@ def test_payloads_are_rewritten_as_the_api_shows_json(empty_url):
     engine = make_engine(empty_url)
     legacy = {"project_name": 'Café "x"', "n": [1, 2.5, {"deep": None}], "big": 10**20, "line": "a\nb\u2028"}
     compact = {"project_name": "Already compact"}
+    deep: dict = {}
+    for _ in range(600):  # deeper than pydantic's serialiser goes: stored before nesting was bounded
+        deep = {"a": deep}
+    deep = {"project_name": "Deep", "answers": deep}
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -116,7 +120,7 @@ def test_payloads_are_rewritten_as_the_api_shows_json(empty_url):
                 "VALUES (1, 'o', 'o@x', 5, CURRENT_TIMESTAMP)"
             )
         )
-        for project_id, text in ((1, json.dumps(legacy)), (2, stored_json(compact))):
+        for project_id, text in ((1, json.dumps(legacy)), (2, stored_json(compact)), (3, json.dumps(deep))):
             conn.execute(
                 sa.text(
                     "INSERT INTO projects (id, owner_id, name, slug, description, template, status, phase, "
@@ -131,7 +135,8 @@ def test_payloads_are_rewritten_as_the_api_shows_json(empty_url):
     with engine.connect() as conn:
         stored = dict(conn.execute(sa.select(projects.c.id, sa.cast(projects.c.input_payload, sa.Text))).all())
     engine.dispose()
-    assert stored == {1: stored_json(legacy), 2: stored_json(compact)}
+    assert stored == {1: stored_json(legacy), 2: stored_json(compact), 3: stored_json(deep)}
+    assert json.loads(stored[3]) == deep and ": " not in stored[3]
     assert json.loads(stored[1]) == legacy
     assert "Café" in stored[1] and ": " not in stored[1]
     command.downgrade(config, "base")
