@@ -59,17 +59,21 @@ class StatusBatches:
             task.add_done_callback(self._reads.discard)
 
     async def _read(self, batch: dict[int, list[_Poll]]) -> None:
+        polls = [future for waiting in batch.values() for _, future in waiting]
         try:
             rows: Sequence[Any] = await self.direct.all(STATUS_ROWS, {"ids": list(batch)})
-        except BaseException as exc:  # each poll's to answer (the route reads again, or 503)
-            for polls in batch.values():
-                for _, future in polls:
-                    if not future.done():
-                        future.set_exception(exc)
+        except asyncio.CancelledError:  # the loop is closing: so are the polls
+            for future in polls:
+                future.cancel()
+            raise
+        except Exception as exc:  # each poll's to answer (the route reads again, or 503)
+            for future in polls:
+                if not future.done():
+                    future.set_exception(exc)
             return
         found = {row[0]: row for row in rows}
-        for project_id, polls in batch.items():
+        for project_id, waiting in batch.items():
             row = found.get(project_id)
-            for owner_id, future in polls:
+            for owner_id, future in waiting:
                 if not future.done():  # a poll whose client went away is cancelled
                     future.set_result(tuple(row[:-1]) if row is not None and row[-1] == owner_id else None)

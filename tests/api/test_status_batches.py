@@ -151,3 +151,18 @@ async def test_the_status_cache_reads_postgresql_in_batches(db, make_key, reads)
     assert cache._batches is not None
     bodies = await asyncio.gather(*(cache.body(owner_id=owner_id, project_id=p) for p in ids))
     assert [b'"id":%d' % p in body for p, body in zip(ids, bodies, strict=True)] == [True] * 4
+
+
+async def test_a_batch_cancelled_cancels_its_polls(db, make_key, direct):
+    owner_id = make_key().owner_id
+    (project_id,) = new_projects(db, owner_id, 1)
+    counted = Counted(direct)
+    counted.release = asyncio.Event()  # never set: the statement is held until cancelled
+    batches = StatusBatches(counted)  # type: ignore[arg-type]
+    poll = asyncio.create_task(batches.row(owner_id=owner_id, project_id=project_id))
+    await counted.fetched.wait()
+    (read,) = batches._reads
+    read.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    assert poll.cancelled() and batches._reads == set()
