@@ -3,13 +3,16 @@ HTTP server), and project rows in agent mode, made through the store's own funct
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from pydantic import SecretStr
 
+import agents
 from agents.fake_llm import FakeLlm
 from forgeflow.settings import Settings
 from store.db import Database
@@ -17,18 +20,31 @@ from store.keys import CreatedKey
 from store.projects import create_project
 
 MODEL = "test-model"
+FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
 NO_LIMITS = {"max_total_tokens": None, "max_cost_usd": None, "max_cost_usd_per_task": None}
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeLlm]:
-    async with FakeLlm() as server:
-        yield server
 
 
 def with_provider(settings: Settings, fake: FakeLlm, **more: Any) -> Settings:
     return settings.model_copy(
         update={"llm_base_url": fake.url, "llm_api_key": SecretStr("test-key"), "llm_model": MODEL, **more}
+    )
+
+
+def with_command_agent(
+    settings: Settings, fake: FakeLlm, *, options: str = "", readable: Sequence[Path] = (), **more: Any
+) -> Settings:
+    """The provider, and forgeflow-fake's coder (agents/fake_coder.py, ``options`` before its
+    arguments) as the command agent, in the sandbox with its directory (and ``readable``)
+    readable."""
+    command = f"{sys.executable} {FAKE_CODER} {options}{{prompt_file}} {{workdir}}"
+    return with_provider(
+        settings,
+        fake,
+        coding_agent="command",
+        agent_command=command,
+        agent_read_only=os.pathsep.join(str(path) for path in (FAKE_CODER.parent, *readable)),
+        agent_timeout_seconds=60,
+        **more,
     )
 
 

@@ -12,11 +12,11 @@ from temporalio.api.enums.v1 import EventType
 
 from store.models import Project
 from store.projects import Projection, apply_projection
-from tests.api.agent_support import MODEL, agent_row, fake, with_provider
+from tests.api.agent_support import MODEL, agent_row, with_provider
 from workflows import workflow_id_for
 from workflows.types import ProjectGenerationInput
 
-__all__ = ["agent_row", "fake"]  # fixtures
+__all__ = ["agent_row"]  # fixtures
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

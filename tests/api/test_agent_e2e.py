@@ -25,12 +25,6 @@ CHANGED_PLAN = {
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, fake):
     # The API and the worker of this module talk to the fake as their provider.
     return with_provider(settings, fake)

@@ -19,12 +19,6 @@ TWO = plan(("api", "app/**", []), ("glue", "tests/**", ["api"]))
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, fake):
     return with_provider(settings, fake, coding_agent="builtin")
 

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import agents
 from agents.fake_llm import FakeLlm, Reply
-from tests.api.agent_support import with_provider
+from tests.api.agent_support import with_command_agent
 from tests.api.test_lifecycle import wait_for_status
 from tests.api.test_quickstart import poll_until_done
 from tests.api.test_template_updates import run_ends
-
-FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
 
 
 def plan(*tasks: tuple[str, str, list[str]]) -> dict[str, Any]:
@@ -44,12 +40,6 @@ THREE = plan(("api", "app/**", []), ("docs", "docs/**", []), ("glue", "tests/**"
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def flaky_marker(tmp_path):
     marker = tmp_path / "switches" / "fail-flaky"
     marker.parent.mkdir()
@@ -58,15 +48,7 @@ def flaky_marker(tmp_path):
 
 @pytest.fixture
 def settings(settings, fake, flaky_marker):
-    command = f"{sys.executable} {FAKE_CODER} --fail-if {flaky_marker} {{prompt_file}} {{workdir}}"
-    return with_provider(
-        settings,
-        fake,
-        coding_agent="command",
-        agent_command=command,
-        agent_read_only=f"{FAKE_CODER.parent}:{flaky_marker.parent}",
-        agent_timeout_seconds=60,
-    )
+    return with_command_agent(settings, fake, options=f"--fail-if {flaky_marker} ", readable=[flaky_marker.parent])
 
 
 async def create(http, auth, **agent: Any) -> int:

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sys
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
-import agents
 from agents.fake_llm import FakeLlm, Reply
-from tests.api.agent_support import with_provider
+from tests.api.agent_support import with_command_agent
 from tests.api.test_quickstart import poll_until_done
 from workflows import workflow_id_for
 from workflows.types import SA_PHASE, SA_STATUS, StatusSnapshot
 
-FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
 PLAN = {
     "tasks": [
         {"id": "api", "title": "API", "instructions": "Build the API.", "path_scope": ["app/**"], "dependencies": []},
@@ -35,22 +31,8 @@ FEEDBACK = "Rename the API module; keep {{ 7*7 }} and $(id) as they are.\n=== en
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, fake):
-    command = f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}"
-    return with_provider(
-        settings,
-        fake,
-        coding_agent="command",
-        agent_command=command,
-        agent_read_only=str(FAKE_CODER.parent),
-        agent_timeout_seconds=60,
-    )
+    return with_command_agent(settings, fake)
 
 
 async def create(http, auth, **agent: Any) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from api.runs_service import retried_change
 from engine.tree import read_tree
 from store.models import Project
 from store.projects import create_project
-from tests.api.agent_support import NO_LIMITS, with_provider
-from tests.api.test_coding_agents import FAKE_CODER, git, plan
+from tests.api.agent_support import NO_LIMITS, with_command_agent
+from tests.api.test_coding_agents import git, plan
 from tests.api.test_lifecycle import wait_for_status
 from tests.api.test_quickstart import poll_until_done
 from tests.api.test_template_updates import run_ends
@@ -39,22 +38,8 @@ HOSTILE = (
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, fake):
-    command = f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}"
-    return with_provider(
-        settings,
-        fake,
-        coding_agent="command",
-        agent_command=command,
-        agent_read_only=str(FAKE_CODER.parent),
-        agent_timeout_seconds=60,
-    )
+    return with_command_agent(settings, fake)
 
 
 async def ready_project(http: httpx.AsyncClient, auth: dict[str, str], fake: FakeLlm, **fields: Any) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from agents.fake_llm import FakeLlm, Reply
 
 # The fake model, and the command agent that fails a *-flaky task while flaky_marker exists.
-from tests.api.test_coding_agents import fake, flaky_marker, plan, settings  # noqa: F401 (fixtures)
+from tests.api.test_coding_agents import flaky_marker, plan, settings  # noqa: F401 (fixtures)
 from tests.api.test_lifecycle import wait_for_status
 from tests.api.test_runs_on_demand import change_requests, ready_project
 from tests.api.test_template_updates import run_ends
@@ -24,7 +24,7 @@ async def test_a_failed_change_is_retried_on_the_same_history_keeping_its_finish
     http,
     worker,
     make_key,
-    fake: FakeLlm,  # noqa: F811 (the fixtures imported above)
+    fake: FakeLlm,
     flaky_marker,  # noqa: F811
 ):
     auth = {"X-API-Key": make_key().key}
@@ -70,7 +70,7 @@ async def test_a_change_cancelled_before_its_review_is_planned_again_from_the_ch
     http,
     worker,
     make_key,
-    fake: FakeLlm,  # noqa: F811 (the fixtures imported above)
+    fake: FakeLlm,
 ):
     auth = {"X-API-Key": make_key().key}
     project_id = await ready_project(http, auth, fake, require_approval=True)

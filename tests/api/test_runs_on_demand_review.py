@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from agents.fake_llm import FakeLlm
 from tests.api.test_lifecycle import wait_for_status
-from tests.api.test_runs_on_demand import fake, ready_project, settings  # noqa: F401 (fixtures)
+from tests.api.test_runs_on_demand import ready_project, settings  # noqa: F401 (fixtures)
 from tests.api.test_template_updates import run_ends
 
 
-async def test_a_change_asks_for_a_review_of_its_build_alone(http, worker, make_key, fake: FakeLlm):  # noqa: F811
+async def test_a_change_asks_for_a_review_of_its_build_alone(http, worker, make_key, fake: FakeLlm):
     auth = {"X-API-Key": make_key().key}
     project_id = await ready_project(http, auth, fake)  # created with no review of its build
     run1 = (await http.get(f"/projects/{project_id}/runs/1", headers=auth)).json()

@@ -12,19 +12,16 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import agents
 from agents.fake_llm import FakeLlm, Reply
-from tests.api.agent_support import with_provider
+from tests.api.agent_support import with_command_agent
 from tests.api.test_quickstart import poll_until_done
 
-FAKE_CODER = Path(agents.__file__).parent / "fake_coder.py"
 EMPTY = Path(__file__).parents[2] / "engine" / "templates" / "empty"
 WANTED = "FIX-ME: app/fix_2.py is missing"
 CHECK = f"python -c \"import pathlib, sys; sys.exit(0 if pathlib.Path('app/fix_2.py').exists() else '{WANTED}')\""
@@ -37,12 +34,6 @@ PLAN = {
 
 
 @pytest.fixture
-async def fake():
-    async with FakeLlm() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, fake, tmp_path):
     # The empty template with one check the fix tasks can turn green, trusted (only a trusted
     # template's checks run), found before the test fixtures.
@@ -51,19 +42,11 @@ def settings(settings, fake, tmp_path):
     manifest = templates / "fixable-lib" / "forgeflow.yaml"
     quoted = "'" + CHECK.replace("'", "''") + "'"  # YAML's single-quoted string
     manifest.write_text(manifest.read_text().replace("checks: []", f"checks:\n  - {quoted}"))
-    command = f"{sys.executable} {FAKE_CODER} {{prompt_file}} {{workdir}}"
-    return with_provider(
-        settings.model_copy(
-            update={
-                "template_path": f"{templates}{os.pathsep}{settings.template_path}",
-                "trusted_templates": "fixable-lib",
-            }
-        ),
+    return with_command_agent(
+        settings,
         fake,
-        coding_agent="command",
-        agent_command=command,
-        agent_read_only=str(FAKE_CODER.parent),
-        agent_timeout_seconds=60,
+        template_path=f"{templates}{os.pathsep}{settings.template_path}",
+        trusted_templates="fixable-lib",
     )
 
 
