@@ -38,7 +38,7 @@ from engine.tree import FileData, Tree, read_tree, write_tree
 from engine.verify import MAX_FINDINGS, Verification, is_builtin, verify_files
 from store.export_keys import bundle_key
 from workflows.coding_types import MAX_FIX_OUTPUT, VERIFY_MERGED, VerifiedMerge, VerifyMergedInput
-from workflows.status import completed_ready_write
+from workflows.status_writes import completed_ready_write
 from workflows.types import (
     VERIFY_AND_EXPORT,
     ArtifactRef,

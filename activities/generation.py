@@ -22,7 +22,7 @@ from engine.plan import Ownership, Plan, decompose, matches, ownership
 from engine.questions import questions_for
 from engine.spec import render_spec
 from engine.templates import Template
-from workflows.status import completed_tasks_write
+from workflows.status_writes import completed_tasks_write
 from workflows.types import (
     CLARIFY,
     DECOMPOSE,

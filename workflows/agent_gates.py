@@ -31,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import GenerationFailed
     from workflows.gates import Gates
     from workflows.state import RunState
-    from workflows.status import StatusWriter, spec_record
+    from workflows.status import StatusWriter
+    from workflows.status_writes import spec_record
     from workflows.steps import ENGINE_RETRY, OUTAGE_PATIENCE, EngineSteps
     from workflows.types import (
         Phase,

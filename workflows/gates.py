@@ -12,7 +12,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.failures import GenerationFailed
     from workflows.state import RunState
-    from workflows.status import StatusWriter, plan_created_payload
+    from workflows.status import StatusWriter
+    from workflows.status_writes import plan_created_payload
     from workflows.steps import EngineSteps
     from workflows.types import (
         DecisionRecord,

@@ -2,7 +2,7 @@
 input (``ProjectionInput``), and stored by the ``record_projection`` activity
 (``activities/projection.py``). Two writes travel inside the activity whose result they
 carry, for speed: the preparation stores the tasks-phase write and verify-and-export the
-verify and ready writes, completed with the pure functions at the end of this module,
+verify and ready writes, completed with the pure functions of ``workflows/status_writes.py``,
 through the same ``ProjectionActivities.store``. The run takes a write as its new state
 only once it is stored.
 
@@ -30,20 +30,13 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
         ArtifactRef,
         EventRecord,
-        ExportResult,
         Phase,
-        PlanResult,
         ProjectGenerationInput,
         ProjectionInput,
         ProjectStatus,
-        SpecRecord,
-        SpecResult,
-        TemplateRequest,
-        VerifyResult,
         WebhookDelivery,
         WebhookResult,
     )
-    from workflows.update_types import RunCommits
 
 # Projection writes must land eventually, even across a long database outage.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
@@ -273,63 +266,3 @@ class StatusWriter:
     async def webhooks_sent(self) -> None:
         if self._state.webhooks:
             await workflow.wait(self._state.webhooks)
-
-
-# --- completing a carried write: the same pure functions on both sides -------------------
-
-
-def plan_created_payload(plan: PlanResult) -> dict[str, Any]:
-    return {"tasks": len(plan.tasks), "merge_order": plan.merge_order}
-
-
-def export_completed_payload(exported: ExportResult) -> dict[str, Any]:
-    payload = {**exported.artifact.model_dump(), "files": exported.files, "main_sha": exported.main_sha}
-    if exported.base_sha is not None:  # an update: the commit it went on top of
-        payload["base_sha"] = exported.base_sha
-    return payload
-
-
-def project_ready_payload(artifact: ArtifactRef) -> dict[str, Any]:
-    return {"sha256": artifact.sha256, "size": artifact.size}
-
-
-def spec_record(spec: SpecResult, request: TemplateRequest, feedback: list[str]) -> SpecRecord:
-    return SpecRecord(
-        version=spec.version, documents_key=spec.documents_key, answers=request.answers, feedback=feedback
-    )
-
-
-def _filled(events: list[EventRecord], payloads: dict[str, dict[str, Any]]) -> list[EventRecord]:
-    """The events, with the payload of each type named in ``payloads`` set."""
-    return [e.model_copy(update={"payload": payloads[e.type]}) if e.type in payloads else e for e in events]
-
-
-def completed_tasks_write(
-    write: ProjectionInput, request: TemplateRequest, spec: SpecResult, plan: PlanResult, feedback: list[str]
-) -> ProjectionInput:
-    """The write that enters the tasks phase: the spec on record, the plan and its event."""
-    return write.model_copy(
-        update={
-            "spec": spec_record(spec, request, feedback),
-            "plan": plan,
-            "events": _filled(write.events, {"plan_created": plan_created_payload(plan)}),
-        }
-    )
-
-
-def completed_ready_write(write: ProjectionInput, verified: VerifyResult, exported: ExportResult) -> ProjectionInput:
-    """The write that makes the project ready: its verification, its artifact and their events."""
-    payloads = {
-        "verification_completed": verified.model_dump(mode="json"),
-        "export_completed": export_completed_payload(exported),
-        "project_ready": project_ready_payload(exported.artifact),
-    }
-    commits = RunCommits(bundle_key=exported.repository.key, head=exported.main_sha, base=exported.base_sha)
-    return write.model_copy(
-        update={
-            "verification": verified,
-            "artifact": exported.artifact,
-            "commits": commits,
-            "events": _filled(write.events, payloads),
-        }
-    )

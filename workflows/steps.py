@@ -17,7 +17,8 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from workflows.failures import GenerationFailed
     from workflows.state import RunState
-    from workflows.status import StatusWriter, spec_record
+    from workflows.status import StatusWriter
+    from workflows.status_writes import spec_record
     from workflows.types import (
         CLARIFY,
         DECOMPOSE,
