@@ -57,9 +57,9 @@ class SQLiteOnTheLoop(DirectReads):
     thousands of projects, a page far along, a count of them all.
 
     Measured under the uncached reads benchmark (bench/reads.py, 1,000 projects): a page of 20
-    costs about 8,000 steps (a status poll a few dozen), ~150 us of SQLite; read from the loop
-    it took 580-620 us of the API's CPU against 745-1,100 us with the hop (one or two read
-    threads), 1,660-1,780 pages/s against 1,130-1,520. The budget keeps the loop's wait under
+    costs 8,000-11,000 steps (a status poll ~270), ~150 us of SQLite; read from the loop it
+    took 580-620 us of the API's CPU against 745-1,100 us with the hop (one or two read
+    threads), 1,660-1,780 pages/s against 1,130-1,520 (BENCHMARKS.md, session 9). The budget keeps the loop's wait under
     about half a millisecond (pages of owners up to ~2,500 projects, any offset).
 
     A WAL database's readers do not wait for its writers; if a lock is ever met (another

@@ -35,7 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from store.db import Database, stored_json
+from store.db import Database
 from store.models import Project
 
 projects = Project.__table__.c
@@ -56,21 +56,9 @@ def read_engine(db: Database, connections: int) -> Engine:
         # Not store.db's engine, which begins a transaction on every connection for its
         # writers; the database's WAL mode is kept in its file.
         return create_engine(
-            url,
-            connect_args={"timeout": 30},
-            isolation_level="AUTOCOMMIT",
-            pool_size=connections + 1,
-            max_overflow=0,
-            json_serializer=stored_json,
+            url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT", pool_size=connections + 1, max_overflow=0
         )
-    return create_engine(
-        url,
-        isolation_level="AUTOCOMMIT",
-        pool_pre_ping=False,
-        pool_size=connections,
-        max_overflow=0,
-        json_serializer=stored_json,
-    )
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=connections, max_overflow=0)
 
 
 class iso_utc(FunctionElement[str]):
