@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import json
+import logging
 import tempfile
 import threading
 import time
@@ -31,6 +32,7 @@ from engine.templates import Template, load_template
 from store.artifacts import ArtifactStore
 from workflows.types import ProjectionInput, TaskDefinition, TemplateRequest
 
+log = logging.getLogger("forgeflow.worker")
 FORGEFLOW_DIR = ".forgeflow"
 # Runs whose context (and plan, and file ownership) a worker keeps: enough for every run a
 # busy worker has in flight, so their tasks reuse them instead of rebuilding them (32 was
@@ -67,7 +69,13 @@ def keep_alive() -> Iterator[None]:
 
     def beat() -> None:
         while not done.wait(interval):
-            activity.heartbeat()
+            try:
+                activity.heartbeat()
+            except TimeoutError:
+                # The worker's event loop took longer than the SDK waits (10 s) to take the
+                # heartbeat: a machine under heavy load. The next beat tries again; a thread
+                # that died here would let the step time out while it still works.
+                log.warning("a heartbeat of %s was not taken in time; beating on", activity.info().activity_type)
 
     # The copied context is the activity's: heartbeat() needs it.
     thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)

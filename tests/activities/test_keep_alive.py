@@ -32,3 +32,20 @@ def test_no_heartbeat_timeout_no_heartbeats():
     env.on_heartbeat = lambda *details: beats.append(details)
     env.run(run_for, 0.2)
     assert beats == []
+
+
+def test_a_heartbeat_not_taken_in_time_does_not_stop_the_beating():
+    """The SDK gives up on a heartbeat the worker's loop does not take within 10 s (a machine
+    under heavy load) with TimeoutError: the next beats still go."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=0.3))
+    beats: list[tuple] = []
+
+    def heartbeat(*details: object) -> None:
+        beats.append(details)
+        if len(beats) == 1:
+            raise TimeoutError
+
+    env.on_heartbeat = heartbeat
+    env.run(run_for, 0.5)
+    assert len(beats) >= 3
