@@ -1,6 +1,6 @@
 """The API's project reads. Each is one hop to a read thread (api.read_threads) that reads
 on the thread's connection and builds the response there; the status poll, the hottest,
-skips the hop where the database allows (api.read_threads.DirectReads, api.status_cache).
+skips the hop where the database allows (api.direct_reads, api.status_cache).
 
 The status and the list are one statement each (store.reads), turned into the response's
 bytes in the same hop (api.read_json): no session, no ORM objects, no models. Their engine

@@ -61,7 +61,7 @@ class StatusCache:
         # so its body is returned to its own poll but neither kept nor shared.
         self._writes = 0
         self._reads: dict[int, _Read] = {}
-        # The read without a thread hop (api.read_threads), where the reads have one.
+        # The read without a thread hop (api.direct_reads), where the reads have one.
         threads = getattr(reads, "threads", None)
         self._direct: DirectReads | None = threads.direct if isinstance(threads, ReadThreads) else None
         # On PostgreSQL the polls of a turn of the loop share a statement (api.status_batches).

@@ -31,10 +31,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import MAX_ID, READ_SCOPE, read_api_key
+from api.direct_reads import DirectReads
 from api.observability import ANSWERED_ROUTE
 from api.ratelimit import MAX_KEY_LENGTH, Gatekeeper, admit
 from api.read_json import list_json
-from api.read_threads import DirectReads
 from api.reads import DEFAULT_PAGE, MAX_PAGE, ProjectReads
 from api.status_cache import StatusCache
 from store.keys import Identity
@@ -122,7 +122,8 @@ class StatusCacheMiddleware:
         if counted is None:
             # The lease is used up: claim more as the route would (one trip for all the key's
             # requests), rather than send every request of the key the route's longer way
-            # until it is done (measured: the p99 of a page 100-190 ms -> see BENCHMARKS.md).
+            # until it is done (measured under load: p90 of a page 36-47 -> 26-28 ms,
+            # BENCHMARKS.md, session 9).
             try:
                 renewed = await gatekeeper.resolve(key)
             except Exception:

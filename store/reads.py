@@ -3,7 +3,7 @@ statements on a connection, the columns the response shows as rows (no ORM objec
 session), and one statement a request (the list's total rides along as a subquery), on
 an engine of their own (``read_engine``). The statements and their parameters are also
 given alone (``status_query``, ``page_query``), for reads that execute them elsewhere
-(api.read_threads.DirectReads: from the event loop, on psycopg's asynchronous connections).
+(api.direct_reads: from the event loop; on PostgreSQL on psycopg's asynchronous connections).
 
 The list's page and count read the index ``ix_projects_owner_list`` (owner_id, id,
 archived_at) alone: the owner's ids in order, their archived_at beside them (migration 0010).
@@ -48,7 +48,7 @@ def read_engine(db: Database, connections: int) -> Engine:
     the pool (a connection the server dropped fails its statement instead: the caller
     tries once more, see api.reads). A single statement sees one snapshot either way.
     ``connections``: one for each thread that reads; on SQLite one more, which the event
-    loop holds for the reads it makes itself (api.read_threads.DirectReads)."""
+    loop holds for the reads it makes itself (api.direct_reads)."""
     url = make_url(db.url)
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
