@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from agents.coding.builtin_types import BUILTIN_TASK_WORKFLOW
     from workflows.coding_types import CodingTaskInput, CodingTaskResult
-    from workflows.failures import describe
+    from workflows.failures import cancels_the_run, describe
 
 # The longest the built-in agent may work on one task.
 BUILTIN_TASK_TIMEOUT = timedelta(hours=2)
@@ -52,6 +52,8 @@ async def run_builtin_task(input: CodingTaskInput, *, summary: str) -> CodingTas
             static_summary=summary,
         )
     except ChildWorkflowError as exc:
+        if cancels_the_run(exc):
+            raise  # cancelled with its run: passed on as the cancel it is
         kind = exc.cause.type if isinstance(exc.cause, ApplicationError) else None
         raise ApplicationError(describe(exc, through=(ChildWorkflowError,)), type=kind, non_retryable=True) from exc
     return result

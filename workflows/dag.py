@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import is_cancelled_exception
 
 from workflows.types import TaskDefinition, TaskResult
 
@@ -58,12 +59,17 @@ async def run_dag(
         task.cancel()
     if pending:
         await workflow.wait(pending)
-    # Scan in creation order, never the (unordered) done set, so replays raise the
-    # same failure.
-    for finished in running:
-        if finished.done() and not finished.cancelled() and finished.exception() is not None:
-            raise finished.exception()  # type: ignore[misc]
+    # The first failure in creation order, never the (unordered) done set, so replays raise
+    # the same one; passing over the tasks cancelled just above because of it, whose
+    # activities answer with their cancel (a DagFailed too, but not what went wrong).
+    failures = [f for t in running if t.done() and not t.cancelled() and (f := t.exception()) is not None]
+    if failures:
+        raise next((f for f in failures if not _cancelled_with_the_dag(f)), failures[0])
     return results
+
+
+def _cancelled_with_the_dag(failure: BaseException) -> bool:
+    return isinstance(failure, DagFailed) and is_cancelled_exception(failure.cause)
 
 
 async def run_dag_packed(

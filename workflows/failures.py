@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, is_cancelled_exception
 
 # The failure type a task slice reports a failed task with; its details name the task.
 TASK_FAILED = "TaskFailed"
@@ -10,6 +13,17 @@ TASK_FAILED = "TaskFailed"
 
 class GenerationFailed(Exception):
     """The run ends failed, with this message as the project's error."""
+
+
+def cancels_the_run(exc: BaseException) -> bool:
+    """Whether ``exc`` is the run's own cancel reaching it: as a CancelledError, or as the
+    activity or child it was waiting for, cancelled with it (an ActivityError or
+    ChildWorkflowError whose cause is the cancel; what an awaited activity answers once its
+    run is cancelled). An activity or child cancelled by someone else while the run was not
+    (an operator, in the Web UI) is a failure of the run, as Temporal closes it."""
+    if isinstance(exc, (asyncio.CancelledError, CancelledError)):
+        return True
+    return is_cancelled_exception(exc) and workflow.cancellation_reason() is not None
 
 
 def describe(exc: BaseException, *, through: tuple[type[BaseException], ...] = ()) -> str:

@@ -13,7 +13,6 @@ template's own files stay as protected as they were from every task."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.coding import CodingRunner
     from workflows.coding_types import VERIFY_MERGED, FixRequest, VerifiedMerge, VerifyMergedInput, Workspace
     from workflows.dag import DagFailed
-    from workflows.failures import GenerationFailed
+    from workflows.failures import GenerationFailed, cancels_the_run
     from workflows.gates import human_duration
     from workflows.state import Decision, RunState
     from workflows.status import StatusWriter
@@ -148,9 +147,9 @@ class BuildFinish:
         merged = Workspace(base_key=verified.history.bundle_key, base_commit=verified.history.head)
         try:
             done = await self._coding.fix(assemble.request, assemble.spec, task, merged, fix)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
+            if cancels_the_run(exc):
+                raise  # the run was cancelled while the fix ran: no failure of the fix task's
             raise DagFailed(task.id, exc) from exc
         return assemble.model_copy(
             update={

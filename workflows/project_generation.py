@@ -14,14 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, FailureError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.agent_gates import AgentGates
     from workflows.agent_types import BudgetUpdate
     from workflows.coding import CodingRunner
     from workflows.dag import DagFailed
-    from workflows.failures import TASK_FAILED, GenerationFailed, describe
+    from workflows.failures import TASK_FAILED, GenerationFailed, cancels_the_run, describe
     from workflows.fixes import BuildFinish
     from workflows.gates import Gates
     from workflows.state import Decision, RunState
@@ -74,15 +74,16 @@ class ProjectGenerationWorkflow:
         state, writer = self._state, self._writer
         try:
             artifact = await self._generate()
-        except (asyncio.CancelledError, CancelledError):
-            # Cancellation is delivered once; the cleanup write below still runs.
-            state.error = "Cancelled."
-            cancelled = writer.event("project_cancelled", {})
-            await writer.transition(
-                ProjectStatus.CANCELLED, Phase.CANCELLED, finished=True, close_tasks="cancelled", events=[cancelled]
-            )
-            raise
-        except (GenerationFailed, FailureError) as exc:
+        except (asyncio.CancelledError, GenerationFailed, FailureError) as exc:
+            if cancels_the_run(exc):
+                # Delivered once, in whichever form (cancels_the_run): the cleanup write
+                # below still runs, and re-raised, the cancel closes the run CANCELED.
+                state.error = "Cancelled."
+                cancelled = writer.event("project_cancelled", {})
+                await writer.transition(
+                    ProjectStatus.CANCELLED, Phase.CANCELLED, finished=True, close_tasks="cancelled", events=[cancelled]
+                )
+                raise
             state.error = state.error or describe(exc, through=(GenerationFailed, DagFailed))
             await writer.transition(
                 ProjectStatus.FAILED,

@@ -20,6 +20,7 @@ from store.projects import get_project
 from store.usage import list_usage, project_spend
 from tests.agents.test_failures import NO_OPTIONS
 from tests.agents.test_worker_crash import until
+from tests.workflows.test_cancellation import assert_cancelled
 from tests.workflows.test_project_generation import start, wait_for_phase
 from workflows.agent_types import AgentBudget, AgentMode, BudgetUpdate
 from workflows.project_generation import ProjectGenerationWorkflow
@@ -190,3 +191,16 @@ async def test_a_failed_phase_fails_the_run_saying_why(
     assert "clarify" in project.error_message
     assert "a single_choice question needs 2 to 10 distinct options" in project.error_message
     assert len(recorded) == llm_settings.llm_output_retries + 1  # every request on record
+
+
+async def test_a_cancel_while_the_model_answers_ends_the_run_cancelled(
+    client, agent_worker, llm_settings, db, project_row, fake: FakeLlm
+):
+    """The phase's model request (an activity of the run's), cancelled with the run: the
+    run is stored cancelled and closes CANCELED, never failed."""
+    key, project_id = project_row()
+    fake.script(Reply(delay=30))
+    handle = await start(client, llm_settings, project_id, key.owner, agent=agent_mode())
+    await until(lambda: len(fake.received) == 1, "the first request")
+    await handle.cancel()
+    await assert_cancelled(handle, db, key, project_id)

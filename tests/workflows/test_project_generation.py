@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +18,6 @@ from forgeflow.worker import build_activities, build_worker
 from store.artifacts import LocalArtifactStore
 from store.lifecycle import get_run, list_events, list_spec_versions, list_tasks
 from store.projects import get_project
-from tests.workflows.conftest import activities_with_task
 from workflows import workflow_id_for
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
@@ -294,38 +291,3 @@ async def test_a_cyclic_template_fails_with_a_clear_error(client, worker, settin
         row = get_project(session, owner_id=key.owner_id, project_id=project_id)
     assert row.status == "failed"
     assert row.error_message == "the task graph has a cycle among: a, b"
-
-
-async def test_cancel_mid_task_reaches_the_activity_through_its_heartbeats(client, settings, db, project_row):
-    key, project_id = project_row()
-    started, cancelled = threading.Event(), threading.Event()
-
-    def task_core(input: TaskInput, real):
-        if input.task.slug != "src":
-            return real(input)
-        started.set()
-        try:
-            while True:  # cancellation arrives with a heartbeat
-                activity.heartbeat()
-                time.sleep(0.1)
-        except BaseException:
-            cancelled.set()
-            raise
-
-    with ThreadPoolExecutor(8) as executor:
-        activities = activities_with_task(settings, db, task_core)
-        async with build_worker(client, settings, db=db, executor=executor, activities=activities):
-            handle = await start(client, settings, project_id, key.owner, task_heartbeat_seconds=2)
-            assert await asyncio.to_thread(started.wait, 20)
-            await asyncio.sleep(0.5)
-            await handle.cancel()
-            with pytest.raises(WorkflowFailureError):
-                await handle.result()
-            assert await asyncio.to_thread(cancelled.wait, 10)
-    with db.session() as session:
-        row = get_project(session, owner_id=key.owner_id, project_id=project_id)
-        tasks = {
-            t.key: t.status for t in list_tasks(session, run_id=get_run(session, project_id=project_id, number=1).id)
-        }
-    assert row.status == "cancelled" and row.error_message == "Cancelled."
-    assert tasks["src"] == "cancelled" and tasks["root"] == "succeeded"  # finished work stays on record
