@@ -83,6 +83,7 @@ class ProjectGenerationWorkflow:
                 await writer.transition(
                     ProjectStatus.CANCELLED, Phase.CANCELLED, finished=True, close_tasks="cancelled", events=[cancelled]
                 )
+                await self._wind_down()
                 raise
             state.error = state.error or describe(exc, through=(GenerationFailed, DagFailed))
             await writer.transition(
@@ -93,12 +94,17 @@ class ProjectGenerationWorkflow:
                 task_updates=[state.failed_task] if state.failed_task else [],
                 events=[writer.event("project_failed", {"error_message": state.error})],
             )
-            await writer.webhooks_sent()
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._wind_down()
             raise ApplicationError(state.error, type="GenerationFailed", non_retryable=True) from exc
-        await writer.webhooks_sent()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._wind_down()
         return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
+
+    async def _wind_down(self) -> None:
+        """However the run ends: its last status change reaches the webhook (its delivery
+        is an activity of this run's, gone if the run closes first), and every update
+        accepted has its answer."""
+        await self._writer.webhooks_sent()
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _generate(self) -> ArtifactRef:
         state, writer = self._state, self._writer

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -23,31 +25,44 @@ async def test_unsafe_webhook_urls_are_refused_at_create(http, make_key):
         assert refused.json()["error"]["details"]["field"] == "webhook_url"
 
 
-async def test_status_changes_are_delivered_signed(settings, client, db, make_key):
+@contextlib.asynccontextmanager
+async def hooked_stack(settings, client, db) -> AsyncIterator[tuple[Receiver, httpx.AsyncClient]]:
+    """A webhook receiver on loopback, a worker that may call it, and the API."""
     receiver = Receiver()
     receiver.thread.start()
     local = settings.model_copy(update={"webhook_allow_private": True})
-    auth = {"X-API-Key": make_key().key}
     try:
-        executor = ThreadPoolExecutor(8)
-        async with (
-            build_worker(client, local, db=db, executor=executor),  # a worker that may call loopback
-            LiveServer(local) as server,
-            httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http,
-        ):
-            secret = (await http.post("/webhook-secret", headers=auth)).json()["secret"]
-            body = {"project_name": "Hooked", "template": "widget-lib", "webhook_url": receiver.url()}
-            created = await http.post("/projects", json=body, headers=auth)
-            assert created.status_code == 201, created.text
-            project_id = created.json()["project"]["id"]
-            assert (await poll_until_done(http, project_id, auth))["status"] == "ready"
-        deadline = asyncio.get_running_loop().time() + 20
-        while not any(json.loads(r["body"])["data"]["status"] == "ready" for r in receiver.requests):
-            assert asyncio.get_running_loop().time() < deadline, receiver.requests
-            await asyncio.sleep(0.05)
+        with ThreadPoolExecutor(8) as executor:
+            async with (
+                build_worker(client, local, db=db, executor=executor),
+                LiveServer(local) as server,
+                httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http,
+            ):
+                yield receiver, http
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+async def delivered(receiver: Receiver, status: str) -> list[str]:
+    """The statuses delivered, once one of them is ``status`` (within 20 s)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while not any(json.loads(r["body"])["data"]["status"] == status for r in receiver.requests):
+        assert asyncio.get_running_loop().time() < deadline, receiver.requests
+        await asyncio.sleep(0.05)
+    return [json.loads(r["body"])["data"]["status"] for r in receiver.requests]
+
+
+async def test_status_changes_are_delivered_signed(settings, client, db, make_key):
+    auth = {"X-API-Key": make_key().key}
+    async with hooked_stack(settings, client, db) as (receiver, http):
+        secret = (await http.post("/webhook-secret", headers=auth)).json()["secret"]
+        body = {"project_name": "Hooked", "template": "widget-lib", "webhook_url": receiver.url()}
+        created = await http.post("/projects", json=body, headers=auth)
+        assert created.status_code == 201, created.text
+        project_id = created.json()["project"]["id"]
+        assert (await poll_until_done(http, project_id, auth))["status"] == "ready"
+        await delivered(receiver, "ready")
     verifier = Webhook(secret)
     statuses = []
     for request in receiver.requests:
@@ -57,3 +72,26 @@ async def test_status_changes_are_delivered_signed(settings, client, db, make_ke
         statuses.append(payload["data"]["status"])
     assert statuses == ["generating", "ready"]
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 2
+
+
+async def test_a_cancel_is_delivered_too(settings, client, db, make_key):
+    """The run's last status change, cancelled, reaches the webhook like any other."""
+    auth = {"X-API-Key": make_key().key}
+    async with hooked_stack(settings, client, db) as (receiver, http):
+        await http.post("/webhook-secret", headers=auth)
+        body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
+        created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
+        project_id = created.json()["project"]["id"]
+        await delivered(receiver, "awaiting_approval")
+        cancelled = await http.post(f"/projects/{project_id}/cancel", headers=auth)
+        assert cancelled.status_code == 200, cancelled.text
+        statuses = await delivered(receiver, "cancelled")
+    assert statuses.count("cancelled") == 1 and "awaiting_approval" in statuses
+    cancel = next(d for r in receiver.requests if (d := json.loads(r["body"])["data"])["status"] == "cancelled")
+    assert cancel == {
+        "id": project_id,
+        "status": "cancelled",
+        "phase": "cancelled",
+        "run": 1,
+        "error_message": "Cancelled.",
+    }
