@@ -264,5 +264,14 @@ class StatusWriter:
             workflow.logger.warning("webhook %s not delivered: %s", delivery.webhook_id, describe(exc))
 
     async def webhooks_sent(self) -> None:
-        if self._state.webhooks:
-            await workflow.wait(self._state.webhooks)
+        """Wait for the deliveries still under way; an ended run waiting on a slow or dead
+        receiver says so to the operator (it stays open through the retries)."""
+        pending = [delivery for delivery in self._state.webhooks if not delivery.done()]
+        if not pending:
+            return
+        attempts = WEBHOOK_RETRY.maximum_attempts
+        workflow.set_current_details(
+            f"{self.details()}\n\nDelivering {len(pending)} status change(s) to the project's webhook "
+            f"before the run closes (each tried up to {attempts} times; a receiver that fails them all is logged)."
+        )
+        await workflow.wait(pending)

@@ -7,14 +7,20 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+import pytest
 from standardwebhooks.webhooks import Webhook
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from forgeflow.worker import build_worker
 from tests.activities.test_webhooks import Receiver
 from tests.api.test_quickstart import poll_until_done
 from tests.support import LiveServer
+from workflows import workflow_id_for
 
 
 async def test_unsafe_webhook_urls_are_refused_at_create(http, make_key):
@@ -44,13 +50,27 @@ async def hooked_stack(settings, client, db) -> AsyncIterator[tuple[Receiver, ht
         receiver.server.server_close()
 
 
-async def delivered(receiver: Receiver, status: str) -> list[str]:
-    """The statuses delivered, once one of them is ``status`` (within 20 s)."""
+async def delivered(receiver: Receiver, status: str, times: int = 1) -> list[str]:
+    """The statuses of the requests received, once ``status`` has been sent ``times`` times
+    (within 20 s)."""
     deadline = asyncio.get_running_loop().time() + 20
-    while not any(json.loads(r["body"])["data"]["status"] == status for r in receiver.requests):
-        assert asyncio.get_running_loop().time() < deadline, receiver.requests
+    while True:
+        statuses = [json.loads(r["body"])["data"]["status"] for r in receiver.requests]
+        if statuses.count(status) >= times:
+            return statuses
+        assert asyncio.get_running_loop().time() < deadline, statuses
         await asyncio.sleep(0.05)
-    return [json.loads(r["body"])["data"]["status"] for r in receiver.requests]
+
+
+async def current_details(handle: WorkflowHandle[Any, Any], containing: str) -> str:
+    """The run's current details, once they contain ``containing`` (within 10 s)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        if containing in metadata.current_details:
+            return metadata.current_details
+        assert asyncio.get_running_loop().time() < deadline, metadata.current_details
+        await asyncio.sleep(0.05)
 
 
 async def test_status_changes_are_delivered_signed(settings, client, db, make_key):
@@ -83,10 +103,18 @@ async def test_a_cancel_is_delivered_too(settings, client, db, make_key):
         created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
         project_id = created.json()["project"]["id"]
         await delivered(receiver, "awaiting_approval")
+        receiver.script = [(503, {})] * 2  # the cancel's first two tries fail: retried, 1 s then 2 s later
         cancelled = await http.post(f"/projects/{project_id}/cancel", headers=auth)
         assert cancelled.status_code == 200, cancelled.text
-        statuses = await delivered(receiver, "cancelled")
-    assert statuses.count("cancelled") == 1 and "awaiting_approval" in statuses
+        # Meanwhile the run stays open, and tells the operator what it waits for.
+        handle = client.get_workflow_handle(workflow_id_for(project_id))
+        details = await current_details(handle, "Delivering 1 status change(s) to the project's webhook")
+        assert "Status: **cancelled**" in details
+        statuses = await delivered(receiver, "cancelled", times=3)
+        with pytest.raises(WorkflowFailureError) as ended:  # then it closes, cancelled
+            await asyncio.wait_for(handle.result(), 20)
+        assert isinstance(ended.value.cause, CancelledError)
+    assert statuses.count("cancelled") == 3 and "awaiting_approval" in statuses  # two failed tries, one taken
     cancel = next(d for r in receiver.requests if (d := json.loads(r["body"])["data"])["status"] == "cancelled")
     assert cancel == {
         "id": project_id,
