@@ -109,14 +109,31 @@ async def cancel_project(*, temporal: Client, project: Project, wait: float = 0)
         raise queueing_failed() from exc
     except (RuntimeError, OSError) as exc:  # Temporal cannot be reached at all
         raise queueing_failed() from exc
-    if wait > 0:
-        with contextlib.suppress(Exception):  # the run ends cancelled (or, racing, otherwise)
-            await asyncio.wait_for(handle.result(), timeout=wait)
-        with contextlib.suppress(Exception):
-            description = await handle.describe()
-            if description.status is not None and description.status != WorkflowExecutionStatus.RUNNING:
-                return ActionResult(id=project.id, status="cancelled", phase="cancelled", paused=project.paused)
+    if wait > 0 and await _ended_within(handle, wait):
+        return ActionResult(id=project.id, status="cancelled", phase="cancelled", paused=project.paused)
     return ActionResult(id=project.id, status="cancelled", phase=project.phase, accepted="cancel")
+
+
+async def _ended_within(handle: WorkflowHandle[Any, Any], wait: float) -> bool:
+    """Whether the run stores its end within ``wait`` seconds: it has closed, or its status
+    says it has ended while it hands its last webhook deliveries on (for up to
+    ``webhook_grace_seconds``, all of which a receiver that is down takes)."""
+
+    async def ended() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # the run ends cancelled (or, racing, otherwise)
+                description = await handle.describe()
+                if description.status is not None and description.status != WorkflowExecutionStatus.RUNNING:
+                    return
+                if (await handle.query("status", result_type=StatusSnapshot)).status in TERMINAL_STATUSES:
+                    return
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(ended(), timeout=wait)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _retry_input(db: Database, project: Project, settings: Settings, owner: str) -> ProjectGenerationInput:

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, repr=False)
     # Let webhook URLs reach loopback, private and link-local addresses (dev and tests only).
     webhook_allow_private: bool = False
+    # How long a run that has ended waits for its last webhook deliveries; those still
+    # retrying then go on in a workflow of their own, and the run closes.
+    webhook_grace: timedelta = timedelta(seconds=30)
     # Where artifacts (ZIPs, git bundles, specs, task bundles) live: unset, in
     # <data_dir>/artifacts, which API hosts and workers must then share; s3://bucket[/prefix],
     # in an S3-compatible bucket (AWS S3, MinIO, R2), credentials from boto3's own chain
@@ -264,6 +267,7 @@ class Settings(BaseSettings):
             "min_tasks_per_pack": self.min_tasks_per_pack,
             "approval_timeout_seconds": self.approval_timeout.total_seconds(),
             "task_heartbeat_seconds": self.task_heartbeat_timeout.total_seconds(),
+            "webhook_grace_seconds": self.webhook_grace.total_seconds(),
         }
 
     @property

@@ -35,6 +35,7 @@ from store.db import Database
 from store.webhooks import load_cipher
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.tasks import TaskSliceWorkflow
+from workflows.webhooks import WebhookRelayWorkflow
 
 log = logging.getLogger("forgeflow.worker")
 
@@ -118,7 +119,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows, *builtin.workflows],
+        workflows=[
+            ProjectGenerationWorkflow,
+            TaskSliceWorkflow,
+            WebhookRelayWorkflow,
+            *agents.workflows,
+            *builtin.workflows,
+        ],
         activities=[
             *(activities if activities is not None else build_activities(settings, db)),
             *agents.activities,

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         SpecRecord,
         TaskUpdate,
         VerifyResult,
+        WebhookDelivery,
     )
 
 DecisionKind = Literal["approve", "reject", "regenerate"]
@@ -80,7 +81,7 @@ class RunState:
     pending: Pending = field(default_factory=Pending)
     events_made: int = 0
     notified_status: ProjectStatus | None = None
-    webhooks: list[asyncio.Task[Any]] = field(default_factory=list)
+    webhooks: list[tuple[WebhookDelivery, asyncio.Task[None]]] = field(default_factory=list)
     # Agent mode: the model budget (raised by the raise_budget update while the run waits at
     # AWAITING_BUDGET) and the project's spend as the last phase reported it.
     budget: AgentBudget | None = None

@@ -18,13 +18,10 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.failures import describe
     from workflows.state import RunState
     from workflows.types import (
-        DELIVER_WEBHOOK,
         RECORD_PROJECTION,
         SA_PHASE,
         SA_STATUS,
@@ -35,15 +32,12 @@ with workflow.unsafe.imports_passed_through():
         ProjectionInput,
         ProjectStatus,
         WebhookDelivery,
-        WebhookResult,
+        WebhookRelayInput,
     )
+    from workflows.webhooks import WebhookRelayWorkflow, deliver_webhook, relay_id
 
 # Projection writes must land eventually, even across a long database outage.
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
-# Receivers get about a day of retries, backing off to hourly.
-WEBHOOK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(hours=1), maximum_attempts=30
-)
 GATES = (Phase.AWAITING_ANSWERS, Phase.AWAITING_APPROVAL, Phase.AWAITING_REVIEW, Phase.AWAITING_BUDGET)
 # What the Web UI's ForgeflowStatus shows while a run is paused, so an operator can filter on it.
 PAUSED_STATUS = "paused"
@@ -248,30 +242,32 @@ class StatusWriter:
             },
             timestamp=at,
         )
-        state.webhooks.append(asyncio.create_task(self._deliver(delivery)))
-
-    async def _deliver(self, delivery: WebhookDelivery) -> None:
-        try:
-            await workflow.execute_activity(
-                DELIVER_WEBHOOK,
-                delivery,
-                result_type=WebhookResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=WEBHOOK_RETRY,
-                summary=f"webhook: {delivery.payload['status']}",
-            )
-        except ActivityError as exc:
-            workflow.logger.warning("webhook %s not delivered: %s", delivery.webhook_id, describe(exc))
+        state.webhooks.append((delivery, asyncio.create_task(deliver_webhook(delivery))))
 
     async def webhooks_sent(self) -> None:
-        """Wait for the deliveries still under way; an ended run waiting on a slow or dead
-        receiver says so to the operator (it stays open through the retries)."""
-        pending = [delivery for delivery in self._state.webhooks if not delivery.done()]
+        """The run's last deliveries: waited for up to ``webhook_grace_seconds``; those still
+        retrying then go on in a relay workflow of their own (workflows/webhooks.py), started
+        and abandoned, so that a receiver that is down never keeps the run open."""
+        pending = [(delivery, task) for delivery, task in self._state.webhooks if not task.done()]
         if not pending:
             return
-        attempts = WEBHOOK_RETRY.maximum_attempts
+        grace = self._input.webhook_grace_seconds
         workflow.set_current_details(
-            f"{self.details()}\n\nDelivering {len(pending)} status change(s) to the project's webhook "
-            f"before the run closes (each tried up to {attempts} times; a receiver that fails them all is logged)."
+            f"{self.details()}\n\nDelivering {len(pending)} status change(s) to the project's webhook: "
+            f"up to {grace:g} s more here, then in a workflow of their own."
         )
-        await workflow.wait(pending)
+        if grace > 0:
+            await workflow.wait([task for _, task in pending], timeout=grace)
+        still = [(delivery, task) for delivery, task in pending if not task.done()]
+        if not still:
+            return
+        await workflow.start_child_workflow(
+            WebhookRelayWorkflow.run,
+            WebhookRelayInput(deliveries=[delivery for delivery, _ in still]),
+            id=relay_id(workflow.info().workflow_id, self._input.run_number),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=f"webhooks of project {self._input.project_id}, run {self._input.run_number}",
+        )
+        for _, task in still:  # handed on: this run's tries stop
+            task.cancel()
+        await workflow.wait([task for _, task in still])

@@ -91,6 +91,9 @@ class ProjectGenerationInput(BaseModel):
     # How long a task may go without a heartbeat before Temporal hands it to another
     # worker: the time to notice a worker that died mid-task.
     task_heartbeat_seconds: float = Field(default=30, gt=0)
+    # How long a run that has ended waits for its last webhook deliveries before handing
+    # the ones still retrying to a workflow of their own (workflows/webhooks.py).
+    webhook_grace_seconds: float = Field(default=30, ge=0)
     feedback: list[str] = Field(default_factory=list)
     # Larger plans run their tasks in child workflows of this many tasks each, so no one
     # history grows with the plan (about six events per task; the server warns at 10,240).
@@ -447,6 +450,10 @@ class WebhookDelivery(BaseModel):
     event_type: str
     payload: dict[str, Any]
     timestamp: datetime
+
+
+class WebhookRelayInput(BaseModel):
+    deliveries: list[WebhookDelivery] = Field(min_length=1)
 
 
 class WebhookResult(BaseModel):

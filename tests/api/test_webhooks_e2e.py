@@ -7,13 +7,14 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
 from forgeflow.worker import build_worker
@@ -21,6 +22,7 @@ from tests.activities.test_webhooks import Receiver
 from tests.api.test_quickstart import poll_until_done
 from tests.support import LiveServer
 from workflows import workflow_id_for
+from workflows.webhooks import relay_id
 
 
 async def test_unsafe_webhook_urls_are_refused_at_create(http, make_key):
@@ -32,11 +34,11 @@ async def test_unsafe_webhook_urls_are_refused_at_create(http, make_key):
 
 
 @contextlib.asynccontextmanager
-async def hooked_stack(settings, client, db) -> AsyncIterator[tuple[Receiver, httpx.AsyncClient]]:
+async def hooked_stack(settings, client, db, **changes: Any) -> AsyncIterator[tuple[Receiver, httpx.AsyncClient]]:
     """A webhook receiver on loopback, a worker that may call it, and the API."""
     receiver = Receiver()
     receiver.thread.start()
-    local = settings.model_copy(update={"webhook_allow_private": True})
+    local = settings.model_copy(update={"webhook_allow_private": True, **changes})
     try:
         with ThreadPoolExecutor(8) as executor:
             async with (
@@ -95,26 +97,29 @@ async def test_status_changes_are_delivered_signed(settings, client, db, make_ke
 
 
 async def test_a_cancel_is_delivered_too(settings, client, db, make_key):
-    """The run's last status change, cancelled, reaches the webhook like any other."""
+    """The run's last status change, cancelled, reaches the webhook like any other; the
+    cancel is answered once it is stored, while the delivery still retries."""
     auth = {"X-API-Key": make_key().key}
-    async with hooked_stack(settings, client, db) as (receiver, http):
+    # The API waits 2 s for a cancel to be stored; the delivery takes 7 s (1 + 2 + 4).
+    async with hooked_stack(settings, client, db, update_timeout=timedelta(seconds=2)) as (receiver, http):
         await http.post("/webhook-secret", headers=auth)
         body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
         created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
         project_id = created.json()["project"]["id"]
         await delivered(receiver, "awaiting_approval")
-        receiver.script = [(503, {})] * 2  # the cancel's first two tries fail: retried, 1 s then 2 s later
+        receiver.script = [(503, {})] * 3  # the cancel's first three tries fail
         cancelled = await http.post(f"/projects/{project_id}/cancel", headers=auth)
-        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.status_code == 200, cancelled.text  # before: 202 "accepted", the run still open
+        assert (cancelled.json()["status"], cancelled.json()["phase"]) == ("cancelled", "cancelled")
         # Meanwhile the run stays open, and tells the operator what it waits for.
         handle = client.get_workflow_handle(workflow_id_for(project_id))
         details = await current_details(handle, "Delivering 1 status change(s) to the project's webhook")
         assert "Status: **cancelled**" in details
-        statuses = await delivered(receiver, "cancelled", times=3)
+        statuses = await delivered(receiver, "cancelled", times=4)
         with pytest.raises(WorkflowFailureError) as ended:  # then it closes, cancelled
             await asyncio.wait_for(handle.result(), 20)
         assert isinstance(ended.value.cause, CancelledError)
-    assert statuses.count("cancelled") == 3 and "awaiting_approval" in statuses  # two failed tries, one taken
+    assert statuses.count("cancelled") == 4 and "awaiting_approval" in statuses  # three failed tries, one taken
     cancel = next(d for r in receiver.requests if (d := json.loads(r["body"])["data"])["status"] == "cancelled")
     assert cancel == {
         "id": project_id,
@@ -123,3 +128,33 @@ async def test_a_cancel_is_delivered_too(settings, client, db, make_key):
         "run": 1,
         "error_message": "Cancelled.",
     }
+
+
+async def test_a_receiver_that_is_down_never_keeps_the_run_open(settings, client, db, make_key):
+    """The run waits for its last delivery a grace period (1 s here), then hands it to a
+    relay workflow and closes, so a retry is taken at once; the relay delivers it, with
+    the same webhook-id, once the receiver is back."""
+    auth = {"X-API-Key": make_key().key}
+    async with hooked_stack(settings, client, db, webhook_grace=timedelta(seconds=1)) as (receiver, http):
+        await http.post("/webhook-secret", headers=auth)
+        body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
+        created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
+        project_id = created.json()["project"]["id"]
+        await delivered(receiver, "awaiting_approval")
+        receiver.script = [(503, {})] * 1000  # down
+        assert (await http.post(f"/projects/{project_id}/cancel", headers=auth)).status_code == 200
+        run = client.get_workflow_handle(workflow_id_for(project_id))
+        with pytest.raises(WorkflowFailureError) as ended:
+            await asyncio.wait_for(run.result(), 15)
+        assert isinstance(ended.value.cause, CancelledError)
+        relay = client.get_workflow_handle(relay_id(workflow_id_for(project_id), 1))
+        assert (await relay.describe()).status == WorkflowExecutionStatus.RUNNING
+        await current_details(relay, f"Delivering 1 status change(s) of project {project_id} to its webhook")
+        retried = await http.post(f"/projects/{project_id}/retry", headers=auth)
+        assert retried.status_code == 202, retried.text  # before: 409, a run "in progress" for a day
+        receiver.script.clear()  # back
+        await asyncio.wait_for(relay.result(), 30)
+        taken = [r for r in receiver.requests if json.loads(r["body"])["data"]["status"] == "cancelled"]
+        assert len(taken) >= 2 and len({r["headers"]["webhook-id"] for r in taken}) == 1
+        assert json.loads(taken[-1]["body"])["data"]["run"] == 1
+        await run.cancel()  # the retry's run (it waits for approval)

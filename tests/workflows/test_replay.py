@@ -24,6 +24,7 @@ from forgeflow.settings import Settings
 from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.tasks import TaskSliceWorkflow
 from workflows.types import CLARIFY, ClarifyResult, ProjectGenerationInput, ProjectGenerationResult
+from workflows.webhooks import WebhookRelayWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -77,7 +78,13 @@ def replayer() -> Replayer:
     settings = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_api_key=SecretStr("replay"), llm_model="test-model")
     agents, builtin = agent_mode(settings), builtin_mode(settings)
     return Replayer(
-        workflows=[ProjectGenerationWorkflow, TaskSliceWorkflow, *agents.workflows, *builtin.workflows],
+        workflows=[
+            ProjectGenerationWorkflow,
+            TaskSliceWorkflow,
+            WebhookRelayWorkflow,
+            *agents.workflows,
+            *builtin.workflows,
+        ],
         plugins=agents.plugins,
         data_converter=pydantic_data_converter,
     )
