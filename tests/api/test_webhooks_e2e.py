@@ -64,6 +64,16 @@ async def delivered(receiver: Receiver, status: str, times: int = 1) -> list[str
         await asyncio.sleep(0.05)
 
 
+async def gated_project(http: httpx.AsyncClient, auth: dict[str, str], receiver: Receiver) -> int:
+    """A project that waits for approval, its webhook told so."""
+    await http.post("/webhook-secret", headers=auth)
+    body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
+    created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
+    project_id: int = created.json()["project"]["id"]
+    await delivered(receiver, "awaiting_approval")
+    return project_id
+
+
 async def current_details(handle: WorkflowHandle[Any, Any], containing: str) -> str:
     """The run's current details, once they contain ``containing`` (within 10 s)."""
     deadline = asyncio.get_running_loop().time() + 10
@@ -102,11 +112,7 @@ async def test_a_cancel_is_delivered_too(settings, client, db, make_key):
     auth = {"X-API-Key": make_key().key}
     # The API waits 2 s for a cancel to be stored; the delivery takes 7 s (1 + 2 + 4).
     async with hooked_stack(settings, client, db, update_timeout=timedelta(seconds=2)) as (receiver, http):
-        await http.post("/webhook-secret", headers=auth)
-        body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
-        created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
-        project_id = created.json()["project"]["id"]
-        await delivered(receiver, "awaiting_approval")
+        project_id = await gated_project(http, auth, receiver)
         receiver.script = [(503, {})] * 3  # the cancel's first three tries fail
         cancelled = await http.post(f"/projects/{project_id}/cancel", headers=auth)
         assert cancelled.status_code == 200, cancelled.text  # before: 202 "accepted", the run still open
@@ -136,11 +142,7 @@ async def test_a_receiver_that_is_down_never_keeps_the_run_open(settings, client
     the same webhook-id, once the receiver is back."""
     auth = {"X-API-Key": make_key().key}
     async with hooked_stack(settings, client, db, webhook_grace=timedelta(seconds=1)) as (receiver, http):
-        await http.post("/webhook-secret", headers=auth)
-        body = {"project_name": "Hooked", "template": "widget-lib", "require_approval": True}
-        created = await http.post("/projects", json={**body, "webhook_url": receiver.url()}, headers=auth)
-        project_id = created.json()["project"]["id"]
-        await delivered(receiver, "awaiting_approval")
+        project_id = await gated_project(http, auth, receiver)
         receiver.script = [(503, {})] * 1000  # down
         assert (await http.post(f"/projects/{project_id}/cancel", headers=auth)).status_code == 200
         run = client.get_workflow_handle(workflow_id_for(project_id))
