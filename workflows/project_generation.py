@@ -100,9 +100,19 @@ class ProjectGenerationWorkflow:
         return ProjectGenerationResult(project_id=input.project_id, status=ProjectStatus.READY, artifact=artifact)
 
     async def _wind_down(self) -> None:
-        """However the run ends: its last status change reaches the webhook (its delivery
-        is an activity of this run's, gone if the run closes first), and every update
-        accepted has its answer."""
+        """However the run ends: its last status changes are delivered or handed on (their
+        deliveries are activities of this run's, gone if it closes first), and every update
+        accepted has its answer. Shielded: a cancel now comes after the end, which is stored,
+        so it only hurries the deliveries on, and the run closes as it ended."""
+        ending = asyncio.create_task(self._end())
+        while True:
+            try:
+                await asyncio.shield(ending)
+                return
+            except asyncio.CancelledError:
+                self._state.webhooks_hurried = True
+
+    async def _end(self) -> None:
         await self._writer.webhooks_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
 

@@ -82,6 +82,7 @@ class RunState:
     events_made: int = 0
     notified_status: ProjectStatus | None = None
     webhooks: list[tuple[WebhookDelivery, asyncio.Task[None]]] = field(default_factory=list)
+    webhooks_hurried: bool = False  # a cancel after the run's end: its deliveries go on elsewhere at once
     # Agent mode: the model budget (raised by the raise_budget update while the run waits at
     # AWAITING_BUDGET) and the project's spend as the last phase reported it.
     budget: AgentBudget | None = None

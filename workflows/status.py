@@ -12,6 +12,7 @@ goes to the project's webhook."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -245,10 +246,12 @@ class StatusWriter:
         state.webhooks.append((delivery, asyncio.create_task(deliver_webhook(delivery))))
 
     async def webhooks_sent(self) -> None:
-        """The run's last deliveries: waited for up to ``webhook_grace_seconds``; those still
-        retrying then go on in a relay workflow of their own (workflows/webhooks.py), started
-        and abandoned, so that a receiver that is down never keeps the run open."""
-        pending = [(delivery, task) for delivery, task in self._state.webhooks if not task.done()]
+        """The run's last deliveries: waited for up to its ``webhook_grace_seconds`` (less
+        once ``webhooks_hurried``); those still retrying then go on in a relay workflow of
+        their own (workflows/webhooks.py), started and abandoned, so that a receiver that is
+        down never keeps the run open."""
+        state = self._state
+        pending = [(delivery, task) for delivery, task in state.webhooks if not task.done()]
         if not pending:
             return
         grace = self._input.webhook_grace_seconds
@@ -256,8 +259,10 @@ class StatusWriter:
             f"{self.details()}\n\nDelivering {len(pending)} status change(s) to the project's webhook: "
             f"up to {grace:g} s more here, then in a workflow of their own."
         )
-        if grace > 0:
-            await workflow.wait([task for _, task in pending], timeout=grace)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: state.webhooks_hurried or all(task.done() for _, task in pending), timeout=grace
+            )
         still = [(delivery, task) for delivery, task in pending if not task.done()]
         if not still:
             return

@@ -160,3 +160,27 @@ async def test_a_receiver_that_is_down_never_keeps_the_run_open(settings, client
         assert len(taken) >= 2 and len({r["headers"]["webhook-id"] for r in taken}) == 1
         assert json.loads(taken[-1]["body"])["data"]["run"] == 1
         await run.cancel()  # the retry's run (it waits for approval)
+
+
+async def test_a_cancel_after_the_end_hands_the_deliveries_on_and_the_run_closes_as_it_ended(
+    settings, client, db, make_key
+):
+    """Ready, the run waits for its last delivery; a cancel then (a script's) comes after
+    the end: the delivery goes to the relay at once, and the run closes completed."""
+    auth = {"X-API-Key": make_key().key}
+    async with hooked_stack(settings, client, db, webhook_grace=timedelta(minutes=5)) as (receiver, http):
+        await http.post("/webhook-secret", headers=auth)
+        receiver.script = [(503, {})] * 1000  # down
+        body = {"project_name": "Hooked", "template": "widget-lib", "webhook_url": receiver.url()}
+        project_id = (await http.post("/projects", json=body, headers=auth)).json()["project"]["id"]
+        assert (await poll_until_done(http, project_id, auth))["status"] == "ready"
+        run = client.get_workflow_handle(workflow_id_for(project_id))
+        await current_details(run, "status change(s) to the project's webhook: up to 300 s more here")
+        await run.cancel()
+        result = await asyncio.wait_for(run.result(), 15)  # not a 5-minute grace, and not cancelled
+        assert result["status"] == "ready"  # untyped handle: the result as JSON
+        relay = client.get_workflow_handle(relay_id(workflow_id_for(project_id), 1))
+        assert (await relay.describe()).status == WorkflowExecutionStatus.RUNNING
+        receiver.script.clear()  # back
+        await asyncio.wait_for(relay.result(), 30)
+        assert "ready" in await delivered(receiver, "ready", times=2)  # tried while down, then taken
