@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceInput,
     )
     from workflows.dag import run_dag
+    from workflows.failures import ended_as
     from workflows.state import RunState
     from workflows.status import StatusWriter
     from workflows.steps import ENGINE_RETRY, OUTAGE_PATIENCE
@@ -193,8 +194,8 @@ class CodingRunner:
                     retry_policy=AGENT_TASK_RETRY,
                     summary=summary,
                 )
-        except BaseException:
-            state.task_states[task.id] = "failed"
+        except BaseException as exc:
+            state.task_states[task.id] = ended_as(exc)
             raise
         self.results[task.id] = done
         # Spend only grows: tasks that ran side by side report it in any order.

@@ -26,6 +26,18 @@ def cancels_the_run(exc: BaseException) -> bool:
     return is_cancelled_exception(exc) and workflow.cancellation_reason() is not None
 
 
+def ended_as(exc: BaseException) -> str:
+    """What became of a task its run was waiting for when ``exc`` came: the ``tasks``
+    query's "cancelled" (with its run, or after a sibling failed; looked for through the
+    exceptions that wrap it, such as DagFailed) or "failed"."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if is_cancelled_exception(cause):
+            return "cancelled"
+        cause = cause.__cause__
+    return "failed"
+
+
 def describe(exc: BaseException, *, through: tuple[type[BaseException], ...] = ()) -> str:
     """The root cause's message: an ActivityError's own says only "Activity task failed".
     ``through`` names further wrapper exceptions to look past."""

@@ -196,7 +196,7 @@ class ProjectGenerationWorkflow:
 
     @workflow.query
     def tasks(self) -> dict[str, str]:
-        """Task id -> pending, running, succeeded or failed, as this run sees them."""
+        """Task id -> pending, running, succeeded, failed or cancelled, as this run sees them."""
         return dict(self._state.task_states)
 
     # --- decisions and answers: accepted once, and answered with the state they lead to -----

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.dag import DagFailed, run_dag_packed
-    from workflows.failures import TASK_FAILED, describe
+    from workflows.failures import TASK_FAILED, describe, ended_as
     from workflows.state import RunState
     from workflows.status import StatusWriter
     from workflows.steps import OUTAGE_PATIENCE
@@ -174,9 +174,9 @@ class TaskRunner:
             states[task.id] = "running"
         try:
             result = await work
-        except BaseException:
+        except BaseException as exc:
             for task in tasks:
-                states[task.id] = "failed"
+                states[task.id] = ended_as(exc)
             raise
         for task in tasks:
             states[task.id] = "succeeded"

@@ -21,6 +21,7 @@ from store.lifecycle import get_run, list_tasks
 from store.projects import get_project
 from tests.workflows.conftest import activities_with_task
 from tests.workflows.test_project_generation import start
+from workflows.project_generation import ProjectGenerationWorkflow
 from workflows.types import (
     PREPARE,
     VERIFY_AND_EXPORT,
@@ -68,6 +69,8 @@ async def test_cancel_mid_task_reaches_the_activity_through_its_heartbeats(clien
             await handle.cancel()
             await assert_cancelled(handle, db, key, project_id)
             assert await asyncio.to_thread(cancelled.wait, 10)
+            # The run's own view agrees with the record (before: "failed").
+            assert (await handle.query(ProjectGenerationWorkflow.tasks))["src"] == "cancelled"
     with db.session() as session:
         run = get_run(session, project_id=project_id, number=1)
         tasks = {t.key: t.status for t in list_tasks(session, run_id=run.id)}
