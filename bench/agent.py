@@ -20,7 +20,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from bench.figures import api_client, create, wait_ready
-from bench.stack import Stack, free_port, wait_for_port
+from bench.stack import Stack, wait_for_port
+from forgeflow.ports import free_port
 
 if TYPE_CHECKING:
     from bench.runner import Config

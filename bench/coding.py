@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any
 
 from bench.agent import llm_env
 from bench.figures import api_client, create, wait_ready
-from bench.stack import Stack, free_port, wait_for_port
+from bench.stack import Stack, wait_for_port
 from engine.sandbox import clean_env
+from forgeflow.ports import free_port
 from workflows import workflow_id_for
 from workflows.coding_types import PREPARE_WORKSPACE, RUN_CODING_TASK
 

@@ -28,18 +28,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from forgeflow.devserver import dev_server_command
+from forgeflow.ports import free_port, free_ports
 from forgeflow.settings import load_dev_server_config
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 NAMESPACE = "default"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: Proc, timeout: float = 60) -> None:
@@ -182,15 +177,15 @@ class Stack:
 
     def start_temporal(self) -> Proc:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.temporal_port = free_port()
+        self.temporal_port, ui_port, http_port, metrics_port = free_ports(4)
         cmd = dev_server_command(
             load_dev_server_config(),
             data_dir=self.data_dir,
             namespace=NAMESPACE,
             port=self.temporal_port,
-            ui_port=free_port(),
+            ui_port=ui_port,
         )
-        cmd += ["--http-port", str(free_port()), "--metrics-port", str(free_port())]
+        cmd += ["--http-port", str(http_port), "--metrics-port", str(metrics_port)]
         proc = self.start("temporal", cmd, port=self.temporal_port)
         wait_for_port(self.temporal_port, proc)
         return proc

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from forgeflow.ports import free_port
 from tests.support import tool_path
 
 if TYPE_CHECKING:
@@ -30,12 +31,6 @@ TEST_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "forgeflow-test-secret-never-shown",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MotoServer:

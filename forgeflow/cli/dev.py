@@ -78,14 +78,6 @@ def _wait_for_port(host: str, port: int, child: Child, stopping: Callable[[], bo
         raise StartFailed(f"the {child.name} does not listen on {host}:{port} after {START_TIMEOUT:.0f} s")
 
 
-def free_port() -> int:
-    """A port nothing listens on now, as the system hands it out."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def fake_llm_environment(port: int) -> dict[str, str]:
     """The ``FORGEFLOW_LLM_*`` settings that make forgeflow-fake on ``port`` the provider. Its
     model gets made-up prices (unless FORGEFLOW_LLM_PRICES says otherwise), so that usage shows

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from forgeflow.cli.dev import fake_llm_environment, free_port, run_dev_stack, temporal_command
+from forgeflow.cli.dev import fake_llm_environment, run_dev_stack, temporal_command
+from forgeflow.ports import free_port
 from forgeflow.settings import get_settings
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the databases and artifacts live.")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from forgeflow import __version__
+from forgeflow.ports import free_port
 from forgeflow.settings import Settings
 from forgeflow.temporal import connect
 from forgeflow.worker import build_worker, worker_runtime
@@ -20,12 +20,6 @@ from tests.support import LiveServer, error_body
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 PROJECT_ROUTE = "/api/v1/projects/{project_id}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def scrape(base_url: str) -> tuple[str, Samples]:

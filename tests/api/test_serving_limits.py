@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from forgeflow.ports import free_port
 from forgeflow.settings import Settings
 from tests.api.test_files_security import store_zip
 
@@ -40,12 +41,6 @@ class ApiProcess:
     def host_port(self) -> tuple[str, int]:
         host, port = self.url.removeprefix("http://").split(":")
         return host, int(port)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

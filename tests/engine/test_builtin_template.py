@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+
+from forgeflow.ports import free_port
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "engine" / "templates" / "djass-saas"
 MANIFEST = TEMPLATE_DIR / "forgeflow.yaml"
@@ -496,12 +497,6 @@ def run(command: list[str], cwd: Path, env: dict[str, str], timeout: int) -> sub
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def readme_start_command(readme: str) -> str:

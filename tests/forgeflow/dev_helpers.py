@@ -12,14 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from forgeflow.ports import free_ports
+
 # Generous: a first start creates Temporal's database and migrates ours, on 2 shared cores.
 START_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -68,8 +64,8 @@ class DevStack:
     def __init__(
         self, tmp_path: Path, env: dict[str, str], *, api_port: int | None = None, args: tuple[str, ...] = ()
     ) -> None:
-        self.api_port = api_port or free_port()
-        self.temporal_port, self.ui_port = free_port(), free_port()
+        picked, self.temporal_port, self.ui_port = free_ports(3)
+        self.api_port = api_port or picked
         self.data_dir = tmp_path / "data"
         self.env = env
         self.lines: list[str] = []

@@ -7,7 +7,8 @@ import re
 
 import httpx
 
-from tests.forgeflow.dev_helpers import DevStack, children_of, free_port, listening, newcomer_env, pid_gone, wait_until
+from forgeflow.ports import free_port
+from tests.forgeflow.dev_helpers import DevStack, children_of, listening, newcomer_env, pid_gone, wait_until
 
 
 def test_the_dev_stack_serves_agent_mode_with_a_fake_model(tmp_path):

@@ -13,17 +13,12 @@ import time
 
 import httpx
 
+from forgeflow.ports import free_ports
 from tests.api.test_quickstart import DJASS_REQUEST
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_dev_stack_serves_the_quickstart_and_stops_cleanly(tmp_path):
-    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    api_port, temporal_port, ui_port = free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGEFLOW_")}
     # Its own record of running stacks (forgeflow/devstate.py), not this machine user's.
     env["XDG_RUNTIME_DIR"] = str(tmp_path)

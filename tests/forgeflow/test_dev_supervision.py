@@ -9,10 +9,10 @@ import signal
 import socket
 import subprocess
 
+from forgeflow.ports import free_ports
 from tests.forgeflow.dev_helpers import (
     DevStack,
     children_of,
-    free_port,
     listening,
     newcomer_env,
     pid_gone,
@@ -52,7 +52,7 @@ def test_a_taken_port_refuses_the_start_naming_the_port_and_its_holder(tmp_path)
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        temporal_port, ui_port = free_port(), free_port()
+        temporal_port, ui_port = free_ports(2)
         done = subprocess.run(
             [
                 *("forgeflow", "dev", "--api-port", str(taken), "--temporal-port", str(temporal_port)),

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from temporalio.testing import ActivityEnvironment
 
 from api.request_context import request_id_var
 from forgeflow.logs import JsonFormatter, RedactFilter, TextFormatter, configure_logging, redact
+from forgeflow.ports import free_port
 
 KEY = "ff_" + "k3Y" * 14  # the shape of a real key: ff_ + 43 url-safe characters
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -168,12 +168,6 @@ async def test_access_log_over_http_has_the_request_and_never_the_key(captured: 
     missing = by_id[sent[1].headers["x-request-id"]]
     assert missing["route"] == "/api/v1/projects/{project_id}" and missing["project_id"] == 1234567
     assert by_id[sent[3].headers["x-request-id"]]["status"] == 401
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_forgeflow_api_writes_json_lines_without_keys(settings, make_key, tmp_path):

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from forgeflow.devserver import dev_server_command
+from forgeflow.ports import free_ports
 from forgeflow.settings import load_dev_server_config
 from store.db import Database
 from store.keys import CreatedKey, create_key
@@ -46,12 +46,6 @@ MODULES = 40
 NAMESPACE = "forgeflow-reliability"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def module_slug(n: int) -> str:
@@ -163,8 +157,7 @@ class Stack:
         (base / "logs").mkdir(parents=True, exist_ok=True)
         write_fanout_template(base / "templates", modules)
         self.modules = modules
-        self.temporal_port = free_port()
-        self.api_port = free_port()
+        self.temporal_port, self.api_port = free_ports(2)
         self.temporal_db = base / "temporal.db" if persistent_temporal else None
         self.services: list[Service] = []
         self.temporal: Service | None = None

@@ -29,7 +29,8 @@ from temporalio.api.enums.v1 import EventType
 import agents
 from activities.coding import WORK_TREE_PREFIX
 from agents.coding.runners import PRIVATE_PREFIX
-from tests.reliability.harness import Api, Service, Stack, eventually, free_port, make_api_key
+from forgeflow.ports import free_port
+from tests.reliability.harness import Api, Service, Stack, eventually, make_api_key
 from workflows.coding_types import RUN_CODING_TASK
 
 FAKE_CODER = Path(agents.__file__).resolve().parent / "fake_coder.py"

@@ -10,7 +10,8 @@ import shutil
 import zipfile
 from io import BytesIO
 
-from tests.reliability.harness import Api, Stack, eventually, free_port, make_api_key, zip_manifest
+from forgeflow.ports import free_ports
+from tests.reliability.harness import Api, Stack, eventually, make_api_key, zip_manifest
 from tests.s3server import TEST_CREDENTIALS, S3Bucket, object_keys
 
 PROJECTS = 3
@@ -34,7 +35,7 @@ async def test_two_apis_two_workers_share_only_postgres_s3_and_temporal(
     await stack.start_temporal()
     worker_a = stack.start_worker(**host(stack, "worker-a"))
     stack.start_worker(**host(stack, "worker-b"))
-    port_a, port_b = free_port(), free_port()
+    port_a, port_b = free_ports(2)
     await stack.start_api(port_a, **host(stack, "api-a"))
     await stack.start_api(port_b, **host(stack, "api-b"))
 

@@ -12,6 +12,7 @@ from boto3.s3.transfer import TransferConfig
 from pydantic import ValidationError
 
 import store.artifacts_s3 as artifacts_s3
+from forgeflow.ports import free_port
 from forgeflow.settings import Settings
 from store.artifact_cache import ArtifactCache
 from store.artifact_stores import open_artifact_store
@@ -22,7 +23,7 @@ from store.artifacts import (
     parse_s3_url,
 )
 from store.artifacts_s3 import S3ArtifactStore, make_client
-from tests.s3server import TEST_CREDENTIALS, ClosableProxy, S3Bucket, free_port, object_keys
+from tests.s3server import TEST_CREDENTIALS, ClosableProxy, S3Bucket, object_keys
 
 SECRET = TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
 
