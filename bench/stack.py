@@ -176,19 +176,32 @@ class Stack:
     # --- Temporal ------------------------------------------------------------------
 
     def start_temporal(self) -> Proc:
+        """The dev server on four fresh ports. Tried up to three times: a port picked free
+        can be taken before the server binds it (the server picks its internal ports at
+        start too), which it reports by exiting with "address already in use"."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.temporal_port, ui_port, http_port, metrics_port = free_ports(4)
-        cmd = dev_server_command(
-            load_dev_server_config(),
-            data_dir=self.data_dir,
-            namespace=NAMESPACE,
-            port=self.temporal_port,
-            ui_port=ui_port,
-        )
-        cmd += ["--http-port", str(http_port), "--metrics-port", str(metrics_port)]
-        proc = self.start("temporal", cmd, port=self.temporal_port)
-        wait_for_port(self.temporal_port, proc)
-        return proc
+        for attempt in range(1, 4):
+            self.temporal_port, ui_port, http_port, metrics_port = free_ports(4)
+            cmd = dev_server_command(
+                load_dev_server_config(),
+                data_dir=self.data_dir,
+                namespace=NAMESPACE,
+                port=self.temporal_port,
+                ui_port=ui_port,
+            )
+            cmd += ["--http-port", str(http_port), "--metrics-port", str(metrics_port)]
+            log = self.run_dir / "logs" / "temporal.log"
+            logged = log.stat().st_size if log.exists() else 0
+            proc = self.start("temporal", cmd, port=self.temporal_port)
+            try:
+                wait_for_port(self.temporal_port, proc)
+                return proc
+            except RuntimeError:
+                said = proc.log.read_bytes()[logged:]
+                if attempt == 3 or proc.popen.poll() is None or b"address already in use" not in said:
+                    raise
+                self.procs.remove(proc)
+        raise AssertionError("not reached")
 
     async def client(self, data_converter: object = pydantic_data_converter) -> Client:
         deadline = time.monotonic() + 60
