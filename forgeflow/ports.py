@@ -11,9 +11,10 @@ LOOPBACK = "127.0.0.1"
 
 def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
     """``count`` distinct ports nothing listens on now. Every socket is held until all are
-    bound: the system may hand a port out again once its socket is closed, and two of one
-    process's ports picked one after the other then collide ("address already in use",
-    seen when the benchmark started Temporal's four listeners)."""
+    bound: the system may hand a port out again once its socket is closed, so ports picked
+    one after the other can be the same one, and the process given both fails with
+    "address already in use". Nothing stops another process from taking a port before
+    the one it is meant for binds it: a starter that can, tries again (bench/stack.py)."""
     with ExitStack() as held:
         socks = [held.enter_context(socket.socket()) for _ in range(count)]
         for sock in socks:
