@@ -69,11 +69,11 @@ class Settings(BaseSettings):
     # are recorded once, start and result together. 0: every start is written at once.
     task_start_record_seconds: float = Field(default=0.25, ge=0, le=60)
     # How long a task may stay silent before another worker takes it over.
-    task_heartbeat_timeout: timedelta = timedelta(seconds=30)
+    task_heartbeat_timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
     # How long the API waits for a worker to take an update before queueing it as a signal.
-    update_timeout: timedelta = timedelta(seconds=10)
+    update_timeout: timedelta = Field(default=timedelta(seconds=10), gt=timedelta(0))
     # How long a run waits at the approval gate before it fails.
-    approval_timeout: timedelta = timedelta(days=7)
+    approval_timeout: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
     # os.pathsep-separated directories holding extra cookiecutter-format templates.
     template_path: str = ""
     # Comma-separated template ids whose hooks and check commands may run (built-ins always).
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # How long a run that has ended waits for its last webhook deliveries; those still
     # retrying then go on in a workflow of their own, and the run closes.
-    webhook_grace: timedelta = timedelta(seconds=30)
+    webhook_grace: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))
     # Where artifacts (ZIPs, git bundles, specs, task bundles) live: unset, in
     # <data_dir>/artifacts, which API hosts and workers must then share; s3://bucket[/prefix],
     # in an S3-compatible bucket (AWS S3, MinIO, R2), credentials from boto3's own chain

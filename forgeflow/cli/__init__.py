@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from forgeflow import devstate
 from forgeflow.cli import generate, keys, projects, stack, templates, temporal_cli, update
@@ -45,4 +46,13 @@ def _beside_a_dev_stack(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # A bad FORGEFLOW_ variable: named, with what is wrong, instead of a traceback.
+        for error in exc.errors():
+            name = "FORGEFLOW_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"forgeflow: {name}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
