@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import is_cancelled_exception
 
+from workflows.failures import cancelled_within
 from workflows.types import TaskDefinition, TaskResult
 
 
@@ -64,12 +64,8 @@ async def run_dag(
     # activities answer with their cancel (a DagFailed too, but not what went wrong).
     failures = [f for t in running if t.done() and not t.cancelled() and (f := t.exception()) is not None]
     if failures:
-        raise next((f for f in failures if not _cancelled_with_the_dag(f)), failures[0])
+        raise next((f for f in failures if not cancelled_within(f)), failures[0])
     return results
-
-
-def _cancelled_with_the_dag(failure: BaseException) -> bool:
-    return isinstance(failure, DagFailed) and is_cancelled_exception(failure.cause)
 
 
 async def run_dag_packed(

@@ -26,16 +26,21 @@ def cancels_the_run(exc: BaseException) -> bool:
     return is_cancelled_exception(exc) and workflow.cancellation_reason() is not None
 
 
-def ended_as(exc: BaseException) -> str:
-    """What became of a task its run was waiting for when ``exc`` came: the ``tasks``
-    query's "cancelled" (with its run, or after a sibling failed; looked for through the
-    exceptions that wrap it, such as DagFailed) or "failed"."""
+def cancelled_within(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancel, or wraps one (a DagFailed of a task cancelled with its
+    run, or after a sibling failed): looked for through its chain of causes."""
     cause: BaseException | None = exc
     while cause is not None:
         if is_cancelled_exception(cause):
-            return "cancelled"
+            return True
         cause = cause.__cause__
-    return "failed"
+    return False
+
+
+def ended_as(exc: BaseException) -> str:
+    """What became of a task its run was waiting for when ``exc`` came: the ``tasks``
+    query's "cancelled" or "failed"."""
+    return "cancelled" if cancelled_within(exc) else "failed"
 
 
 def describe(exc: BaseException, *, through: tuple[type[BaseException], ...] = ()) -> str:
